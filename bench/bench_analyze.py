@@ -12,6 +12,10 @@ process (so peak RSS is the analyzer's own), best of ``--repeat`` runs:
 - floor:    ``for line in open(path, "rb"): n += 1`` over every file;
 - analyzer: ``analyze_logs(dir)`` (the whole report);
 - memory:   the analyzer's peak RSS on half of the files and on all of them (flat = streaming).
+
+It also times the writing side: :class:`rubix_sync.observe.LogListener` with the default
+``setup_logging`` files, per ``FetchFailed`` event (one WARNING line in main, debug and ipfs +
+one JSON line) and per ``BatchWritten`` event (three INFO lines + one JSON line).
 """
 
 from __future__ import annotations
@@ -194,9 +198,41 @@ def _rotate_names(parts: list[Path]) -> None:
         p.rename(base if age == 0 else base.with_name(f"{base.name}.{age}"))
 
 
-def child(code: str, logs: Path) -> list[float]:
+LISTENER = """
+import sys, time
+from pathlib import Path
+from rubix_sync.events import BatchWritten, FetchFailed
+from rubix_sync.observe import LogListener, setup_logging
+n = int(sys.argv[2])
+handle = setup_logging(Path(sys.argv[1]))
+listener = LogListener("Production-VM-1")
+ff = [FetchFailed(node="node0001", token_id=f"Qm{i:044d}", token_type="RBT", reason="timeout",
+                  detail="no answer within 30s", correlation_id="a1b2c3d4") for i in range(n)]
+bw = [BatchWritten(node="node0001", db_path="/datadrive/node0001/Rubix/rubix.db",
+                   correlation_id="a1b2c3d4", records=1000, ipfs_success=984, ipfs_failed=16,
+                   validation_failed=27, fetch_seconds=2.1, write_seconds=0.35,
+                   fetcher="blockstore") for _ in range(n)]
+best_ff = best_bw = 1e9
+for _ in range(3):
+    t = time.perf_counter()
+    for e in ff:
+        listener(e)
+    best_ff = min(best_ff, (time.perf_counter() - t) / n)
+    t = time.perf_counter()
+    for e in bw:
+        listener(e)
+    best_bw = min(best_bw, (time.perf_counter() - t) / n)
+handle.close()
+print(best_ff * 1e6, best_bw * 1e6)
+"""
+
+
+def child(code: str, logs: Path, *extra: str) -> list[float]:
     out = subprocess.run(
-        [sys.executable, "-c", code, str(logs)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, str(logs), *extra],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return [float(x) for x in out.stdout.split()]
 
@@ -205,6 +241,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=int, default=1024, help="size of the generated logs (MB)")
     ap.add_argument("--repeat", type=int, default=2, help="runs of each measurement (best kept)")
+    ap.add_argument("--events", type=int, default=20000, help="events for the listener timing")
     ap.add_argument("--dir", type=Path, help="where to generate (default: a temporary dir)")
     args = ap.parse_args()
 
@@ -247,6 +284,11 @@ def main() -> None:
         print(
             f"peak RSS analyzer:   {a_half[2] / 1024:.0f} MB on {half_bytes / 1e6:.0f} MB, "
             f"{a_best[2] / 1024:.0f} MB on {mb:.0f} MB"
+        )
+        lst = child(LISTENER, root / "listener_logs", str(args.events))
+        print(
+            f"LogListener cost:    {lst[0]:.1f} us per FetchFailed, {lst[1]:.1f} us per "
+            f"BatchWritten (best of 3 x {args.events:,} events, default files)"
         )
     finally:
         shutil.rmtree(root, ignore_errors=True)

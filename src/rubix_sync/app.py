@@ -20,7 +20,8 @@ from .console import ProgressDisplay, format_summary
 from .errors import ConfigError, redact
 from .events import EventBus
 from .identity import Identity, resolve_identity
-from .pipeline import SyncResult, sync
+from .pipeline import sync
+from .pipeline.runner import SyncResult
 
 log = logging.getLogger("rubix_sync.main")
 
@@ -62,7 +63,10 @@ def run_app(
 
 
 def _subscribe_notifications(
-    bus: EventBus, settings: Settings, document: dict[str, Any], identity: Identity,
+    bus: EventBus,
+    settings: Settings,
+    document: dict[str, Any],
+    identity: Identity,
     stack: ExitStack,
 ) -> None:
     """Telegram (and Apprise) messages, when configured; the machine identity tags each one."""
@@ -88,9 +92,7 @@ def _subscribe_notifications(
     bus.subscribe(listener)
 
 
-def prepare_demo(
-    root: Path, *, nodes: int, tokens_per_node: int, faults: bool, seed: int
-) -> str:
+def prepare_demo(root: Path, *, nodes: int, tokens_per_node: int, faults: bool, seed: int) -> str:
     """Create the demo deployment under ``root`` (kept when it already matches); one line back."""
     from .demo import make_deployment
 
@@ -100,20 +102,19 @@ def prepare_demo(
         if marker.exists():
             try:
                 if json.loads(marker.read_text()) == params:
-                    return f"Demo deployment in {root} is unchanged ({nodes} nodes); syncing it again."
+                    return (
+                        f"Demo deployment in {root} is unchanged ({nodes} nodes); syncing it again."
+                    )
             except (OSError, ValueError):
                 pass
             shutil.rmtree(root)
         elif any(root.iterdir()):
-            raise ConfigError(
-                f"{root} exists and is not a demo deployment; choose another --root."
-            )
+            raise ConfigError(f"{root} exists and is not a demo deployment; choose another --root.")
     info = make_deployment(
         root, nodes=nodes, tokens_per_node=tokens_per_node, faults=faults, seed=seed
     )
     marker.write_text(json.dumps(params))
     total = getattr(info, "total_tokens", nodes * tokens_per_node)
-    return (
-        f"Demo deployment created in {root}: {nodes} nodes, {total:,} tokens"
-        + (" (with planted faults)" if faults else "")
+    return f"Demo deployment created in {root}: {nodes} nodes, {total:,} tokens" + (
+        " (with planted faults)" if faults else ""
     )

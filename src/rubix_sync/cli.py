@@ -76,10 +76,17 @@ def sync_options(func: F) -> F:
             help="Name of this VM in records and messages (env RUBIX_SYNC_MACHINE_NAME). "
             "Default: the host name.",
         ),
-        click.option("--workers", type=click.IntRange(0, 64), help="Databases processed at once "
-                     "(worker processes; 0 runs in-process). Env RUBIX_SYNC_WORKERS."),
-        click.option("--batch-size", type=click.IntRange(1, 50_000),
-                     help="Tokens per fetch/write batch (env RUBIX_SYNC_BATCH_SIZE). Default 1000."),
+        click.option(
+            "--workers",
+            type=click.IntRange(0, 64),
+            help="Databases processed at once "
+            "(worker processes; 0 runs in-process). Env RUBIX_SYNC_WORKERS.",
+        ),
+        click.option(
+            "--batch-size",
+            type=click.IntRange(1, 50_000),
+            help="Tokens per fetch/write batch (env RUBIX_SYNC_BATCH_SIZE). Default 1000.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -96,25 +103,54 @@ def sync_options(func: F) -> F:
     "(env RUBIX_SYNC_ROOTS, separated by ':').",
 )
 @sync_options
-@click.option("--public-ip", help="Public IP recorded with every record (env RUBIX_SYNC_PUBLIC_IP). "
-              "Default: detected.")
-@click.option("--no-ip-detection", "detect_public_ip", flag_value=False, default=None,
-              help="Do not ask the network for the public IP (env RUBIX_SYNC_DETECT_PUBLIC_IP=0).")
-@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
-              help="TOML config file (env RUBIX_SYNC_CONFIG). Flags > env > file > defaults.")
-@click.option("--dry-run", is_flag=True, default=None,
-              help="Read, fetch and validate, but write nothing to the central database.")
-@click.option("--fetcher", type=click.Choice(["auto", "blockstore", "rpc", "cli"]),
-              help="Force how token content is read (env RUBIX_SYNC_FETCHER). Default: auto.")
-@click.option("--ipfs-api-url", help="Kubo RPC URL for the rpc fetcher (env RUBIX_SYNC_IPFS_API_URL). "
-              "Default: each node's .ipfs/api file.")
-@click.option("--metrics-port", type=click.IntRange(0, 65535),
-              help="Serve Prometheus metrics on 127.0.0.1:PORT while running.")
-@click.option("--shared-storage", metavar="NAME",
-              help="Node folders are shared with other machines under this name: split the "
-              "databases between them through leases in the central database.")
-@click.option("--telegram-config", type=click.Path(dir_okay=False, path_type=Path),
-              help="telegram_config.json to use (env RUBIX_SYNC_TELEGRAM_CONFIG).")
+@click.option(
+    "--public-ip",
+    help="Public IP recorded with every record (env RUBIX_SYNC_PUBLIC_IP). Default: detected.",
+)
+@click.option(
+    "--no-ip-detection",
+    "detect_public_ip",
+    flag_value=False,
+    default=None,
+    help="Do not ask the network for the public IP (env RUBIX_SYNC_DETECT_PUBLIC_IP=0).",
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML config file (env RUBIX_SYNC_CONFIG). Flags > env > file > defaults.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    default=None,
+    help="Read, fetch and validate, but write nothing to the central database.",
+)
+@click.option(
+    "--fetcher",
+    type=click.Choice(["auto", "blockstore", "rpc", "cli"]),
+    help="Force how token content is read (env RUBIX_SYNC_FETCHER). Default: auto.",
+)
+@click.option(
+    "--ipfs-api-url",
+    help="Kubo RPC URL for the rpc fetcher (env RUBIX_SYNC_IPFS_API_URL). "
+    "Default: each node's .ipfs/api file.",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="Serve Prometheus metrics on 127.0.0.1:PORT while running.",
+)
+@click.option(
+    "--shared-storage",
+    metavar="NAME",
+    help="Node folders are shared with other machines under this name: split the "
+    "databases between them through leases in the central database.",
+)
+@click.option(
+    "--telegram-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="telegram_config.json to use (env RUBIX_SYNC_TELEGRAM_CONFIG).",
+)
 @click.option("--no-progress", is_flag=True, help="No live progress display, even on a terminal.")
 @one_line_errors
 def run(no_progress: bool, **flags: Any) -> None:
@@ -130,20 +166,45 @@ def run(no_progress: bool, **flags: Any) -> None:
 
 
 @main.command()
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-nodes"),
-              show_default=True, help="Folder to create the demo nodes in.")
-@click.option("--nodes", type=click.IntRange(1, 500), default=5, show_default=True,
-              help="Number of node folders.")
-@click.option("--tokens-per-node", type=click.IntRange(1, 1_000_000), default=200,
-              show_default=True, help="Tokens per node database.")
-@click.option("--faults", is_flag=True, help="Plant missing, tampered and malformed tokens and a "
-              "corrupt database.")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-nodes"),
+    show_default=True,
+    help="Folder to create the demo nodes in.",
+)
+@click.option(
+    "--nodes",
+    type=click.IntRange(1, 500),
+    default=5,
+    show_default=True,
+    help="Number of node folders.",
+)
+@click.option(
+    "--tokens-per-node",
+    type=click.IntRange(1, 1_000_000),
+    default=200,
+    show_default=True,
+    help="Tokens per node database.",
+)
+@click.option(
+    "--faults",
+    is_flag=True,
+    help="Plant missing, tampered and malformed tokens and a corrupt database.",
+)
 @click.option("--no-sync", is_flag=True, help="Only create the deployment.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generator.")
 @sync_options
 @one_line_errors
-def demo(root: Path, nodes: int, tokens_per_node: int, faults: bool, no_sync: bool, seed: int,
-         **flags: Any) -> None:
+def demo(
+    root: Path,
+    nodes: int,
+    tokens_per_node: int,
+    faults: bool,
+    no_sync: bool,
+    seed: int,
+    **flags: Any,
+) -> None:
     """Create a realistic sample deployment (node databases and kubo repos) and sync it.
 
     Nothing leaves this machine: public-IP detection and notifications are off.
@@ -151,8 +212,9 @@ def demo(root: Path, nodes: int, tokens_per_node: int, faults: bool, no_sync: bo
     from .app import prepare_demo, run_app
     from .config import load_settings
 
-    info = prepare_demo(root, nodes=nodes, tokens_per_node=tokens_per_node, faults=faults,
-                        seed=seed)
+    info = prepare_demo(
+        root, nodes=nodes, tokens_per_node=tokens_per_node, faults=faults, seed=seed
+    )
     click.echo(info)
     if no_sync:
         return

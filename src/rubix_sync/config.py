@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=1000, ge=1, le=50_000)
     """Tokens per batch: one fetch call, one bulk upsert and one checkpoint each."""
     fetcher: Literal["auto", "blockstore", "rpc", "cli"] = "auto"
-    """How token content is read: ``auto`` tries the block store, then the RPC API, then ``ipfs``."""
+    """How token content is read: ``auto`` tries the block store, the RPC API, then ``ipfs``."""
     ipfs_api_url: str | None = None
     """Kubo RPC address for the ``rpc`` fetcher; default: each node's ``<repo>/api`` file."""
     ipfs_bin: str = "ipfs"
@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     shared_storage: str | None = None
     """Name of node storage shared by several machines: records are keyed by it instead of the
     machine name, and databases are split between machines through leases."""
+    host_name: str | None = None
+    """Host part of this process's lease holder name (``machine:host:pid``); default: the host
+    name. A lease whose holder process is gone from this host is taken over at once, any other
+    only when it expires: give processes on one host that do not share a PID namespace
+    (containers) distinct values."""
     lease_ttl: float = Field(default=60.0, gt=1)
     """Seconds a database lease lives without renewal; a dead holder's share is taken over after."""
     heartbeat_interval: float = Field(default=10.0, gt=0)
@@ -98,7 +103,7 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     """Serve Prometheus metrics on 127.0.0.1:PORT while running."""
     telegram_config: Path | None = None
-    """Path of ``telegram_config.json``; default: the working directory, then the user config dir."""
+    """Path of ``telegram_config.json``; default: the working directory, then the config dir."""
     dry_run: bool = False
     """Read, fetch and validate, but write nothing to the central database."""
 
@@ -214,10 +219,7 @@ def load_settings(
     file_values = {k: v for k, v in file_values.items() if env_names[k] not in environ}
     init = {**file_values, **flags}
     try:
-        if env is None:
-            settings = Settings(**init)
-        else:
-            settings = _settings_with_env(init, env)
+        settings = Settings(**init) if env is None else _settings_with_env(init, env)
     except ValidationError as exc:
         raise ConfigError(_first_validation_error(exc)) from None
     return settings, document
@@ -239,4 +241,6 @@ def _first_validation_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     field = ".".join(str(p) for p in err.get("loc", ())) or "settings"
     env_name = ENV_PREFIX + field.split(".")[0].upper()
-    return f"Invalid setting {field} (flag, {env_name} or config file): {err.get('msg', 'invalid')}."
+    return (
+        f"Invalid setting {field} (flag, {env_name} or config file): {err.get('msg', 'invalid')}."
+    )

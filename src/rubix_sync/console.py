@@ -20,11 +20,11 @@ from rich.progress import (
 )
 
 from . import events as ev
-from .pipeline import SyncResult
+from .pipeline.runner import SyncResult
 
 
 class ProgressDisplay:
-    """Overall and per-node bars with rate and ETA on a TTY; a plain line per Progress event else."""
+    """Overall and per-node bars with rate and ETA on a TTY; else a plain line per Progress."""
 
     def __init__(self, stream: IO[str] | None = None, *, live: bool | None = None) -> None:
         self.stream = stream or sys.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 TOKEN_TYPES = ("RBT", "PART", "FT", "NFT", "DATA")
 
@@ -120,6 +121,10 @@ class TokenRecord:
     synced_at: str  # ISO-8601 UTC
 
 
+RecordTuple = tuple[Any, ...]
+"""A :class:`TokenRecord`'s values in field order, as worker processes send them."""
+
+
 @dataclass(slots=True)
 class Counters:
     """The one set of numbers every listener reads (summary, session row, logs, progress)."""
@@ -136,7 +141,7 @@ class Counters:
     errors: int = 0
 
     def copy(self) -> Counters:
-        return Counters(**{k: getattr(self, k) for k in self.__slots__})  # type: ignore[attr-defined]
+        return Counters(**{k: getattr(self, k) for k in self.__slots__})
 
     def as_dict(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+        return {k: getattr(self, k) for k in self.__slots__}

@@ -30,8 +30,14 @@ from .crafted import write_crafted
 JAN17 = datetime(2024, 1, 17, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-def crafted(tmp_path: Path) -> Path:
+@pytest.fixture(params=[(1 << 20, 16 * 1024), (300, 100)], ids=["1MiB-chunks", "tiny-chunks"])
+def crafted(
+    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The crafted logs, read with the real chunk size and with tiny chunks (every path runs)."""
+    chunk, min_split = request.param
+    monkeypatch.setattr(_scan, "CHUNK", chunk)
+    monkeypatch.setattr(_scan, "MIN_SPLIT", min_split)
     return write_crafted(tmp_path / "logs")
 
 
@@ -41,7 +47,7 @@ def test_all_logs_hand_count(crafted: Path) -> None:
     assert r.records == 6100
     assert (r.ipfs_success, r.ipfs_failed) == (990 + 995 + 500 + 3564, 10 + 5 + 36)
     assert r.ipfs_success_rate == pytest.approx(100 * 6049 / 6100)
-    assert (r.sql_success, r.sql_failed, r.sql_errors) == (6100, 1000, 1)
+    assert (r.sql_success, r.sql_failed, r.sql_errors) == (6100, 1000, 1000)
     assert r.sql_success_rate == pytest.approx(100 * 6100 / 7100)
     assert r.validation_failed == 5
     assert r.validation_pass_rate == pytest.approx(100 * 6095 / 6100)
@@ -323,3 +329,56 @@ def test_bulk_path_equals_full_parse_and_the_truth(
     assert s.counters["ipfs_failed"] == fast.ipfs_failed
     assert s.counters["validation_failed"] == fast.validation_failed
     assert fast.average_rate == pytest.approx(totals["records"] / s.duration_seconds)
+
+
+@pytest.mark.parametrize("machine", ['VM "Ø" 1', "VM-Ø-1"])
+def test_odd_machine_names_agree_between_fast_and_full_paths(tmp_path: Path, machine: str) -> None:
+    logs = tmp_path / "logs"
+    t = 1705305600.0
+    bus = EventBus()
+    bus.subscribe(LogListener(machine))
+    with setup_logging(logs, clock=lambda: t):
+        bus.emit(
+            SessionStarted(
+                ts=t,
+                session_id="sess-ø-1",
+                machine_name=machine,
+                public_ip=None,
+                total_databases=1,
+                roots=(),
+                database_kind="sqlite",
+            )
+        )
+        for i in range(50):
+            bus.emit(
+                FetchFailed(
+                    ts=t + i,
+                    node="n",
+                    token_id="Qm",
+                    token_type="RBT",
+                    reason="timeout",
+                    detail="",
+                    correlation_id="c",
+                )
+            )
+            bus.emit(
+                BatchWritten(
+                    ts=t + i + 0.5,
+                    node="n",
+                    db_path="/d",
+                    correlation_id="c",
+                    records=10,
+                    ipfs_success=9,
+                    ipfs_failed=1,
+                    validation_failed=0,
+                    fetch_seconds=1e-05,
+                    write_seconds=0.25,
+                    fetcher="rpc",
+                )
+            )
+    fast = analyze_logs(logs, now=JAN17)
+    full = analyze_logs(logs, now=JAN17, errors=True)
+    assert [(m.machine_name, m.sessions, m.records) for m in fast.machines] == [(machine, 1, 500)]
+    assert report_dict(fast)["machines"] == report_dict(full)["machines"]
+    assert report_dict(fast)["sessions"] == report_dict(full)["sessions"]
+    assert fast.error_types["timeout"] == 50

@@ -103,7 +103,7 @@ def test_json_has_the_same_numbers(logs: Path) -> None:
         "ipfs_failed": 51,
         "sql_success": 6100,
         "sql_failed": 1000,
-        "sql_errors": 1,
+        "sql_errors": 1000,
         "validation_failed": 5,
         "bulk_inserts": 4,
     }

@@ -1,4 +1,4 @@
-"""`rubix-sync run` and `demo` as an operator runs them: real processes, exit codes, one-line errors."""
+"""`rubix-sync run` and `demo` as an operator runs them: processes, exit codes, one-line errors."""
 
 from __future__ import annotations
 
@@ -133,8 +133,21 @@ def _count(url: str) -> int:
 
 def _start(root: Path, db: Path, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "rubix_sync", "run", "--root", str(root), "--database",
-         f"sqlite:///{db}", "--batch-size", "20", "--workers", "1", "--no-progress"],
+        [
+            sys.executable,
+            "-m",
+            "rubix_sync",
+            "run",
+            "--root",
+            str(root),
+            "--database",
+            f"sqlite:///{db}",
+            "--batch-size",
+            "20",
+            "--workers",
+            "1",
+            "--no-progress",
+        ],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -176,7 +189,10 @@ def test_resume_after_sigkill(tmp_path: Path):
     assert result.counters.records <= info.total_tokens - written + 20
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        statuses = [r[0] for r in conn.execute(sa.text('SELECT status FROM "SyncSessions" ORDER BY start_time'))]
+        statuses = [
+            r[0]
+            for r in conn.execute(sa.text('SELECT status FROM "SyncSessions" ORDER BY start_time'))
+        ]
     engine.dispose()
     assert statuses[-1] == "COMPLETED"
 

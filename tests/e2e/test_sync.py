@@ -99,7 +99,7 @@ def test_faulty_deployment_syncs_exactly_once(central_url: str, faulty_deploymen
     assert finished[0].counters == c
     # a failed database is recorded with its reason
     failed = rows(
-        central_url, 'SELECT node_name, error FROM "ProcessedDatabases" WHERE status = \'FAILED\''
+        central_url, "SELECT node_name, error FROM \"ProcessedDatabases\" WHERE status = 'FAILED'"
     )
     assert len(failed) == info.expected_corrupt_databases
     assert all(r.error for r in failed)
@@ -135,7 +135,9 @@ def test_later_successful_fetch_replaces_failure(tmp_path: Path):
     url2 = f"sqlite:///{tmp_path / 'c2.db'}"
     result, events = run_sync([root], url2, workers=0)
     assert result.counters.ipfs_failed == 1
-    assert scalar(url2, 'SELECT ipfs_fetched FROM "TokenRecords" WHERE token_id = :t', t=token_id) in (
+    assert scalar(
+        url2, 'SELECT ipfs_fetched FROM "TokenRecords" WHERE token_id = :t', t=token_id
+    ) in (
         0,
         False,
     )
@@ -146,7 +148,9 @@ def test_later_successful_fetch_replaces_failure(tmp_path: Path):
     result, events = run_sync([root], url2, workers=0)
     assert result.exit_code == 0
     assert any(isinstance(e, DatabaseSkipped) and e.retried_fetches == 1 for e in events)
-    assert scalar(url2, 'SELECT ipfs_fetched FROM "TokenRecords" WHERE token_id = :t', t=token_id) in (
+    assert scalar(
+        url2, 'SELECT ipfs_fetched FROM "TokenRecords" WHERE token_id = :t', t=token_id
+    ) in (
         1,
         True,
     )
@@ -164,7 +168,7 @@ def test_changed_source_row_updates_its_record(tmp_path: Path):
     run_sync([root], url, workers=0)
     db_path = next(root.glob("*/Rubix/rubix.db"))
     token_id = scalar(
-        url, 'SELECT token_id FROM "TokenRecords" WHERE token_type = \'RBT\' ORDER BY token_id'
+        url, "SELECT token_id FROM \"TokenRecords\" WHERE token_type = 'RBT' ORDER BY token_id"
     )
     with sqlite3.connect(db_path) as conn:
         conn.execute("UPDATE TokensTable SET token_status = 4 WHERE token_id = ?", (token_id,))
@@ -172,7 +176,9 @@ def test_changed_source_row_updates_its_record(tmp_path: Path):
     result, events = run_sync([root], url, workers=0)
     assert not any(isinstance(e, DatabaseSkipped) for e in events)
     assert [e.status for e in events if isinstance(e, DatabaseFinished)] == ["COMPLETED"]
-    assert scalar(url, 'SELECT token_status FROM "TokenRecords" WHERE token_id = :t', t=token_id) == 4
+    assert (
+        scalar(url, 'SELECT token_status FROM "TokenRecords" WHERE token_id = :t', t=token_id) == 4
+    )
     assert scalar(url, 'SELECT COUNT(*) FROM "TokenRecords"') == 40
 
 
@@ -195,7 +201,7 @@ def test_token_contents_land_verified(tmp_path: Path):
 
     records = rows(
         url,
-        'SELECT token_id, token_type, ipfs_data, token_level, validation_errors '
+        "SELECT token_id, token_type, ipfs_data, token_level, validation_errors "
         'FROM "TokenRecords"',
     )
     assert len(records) == 50

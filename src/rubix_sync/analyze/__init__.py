@@ -20,7 +20,9 @@ Definitions (every number is a sum over the events in the window):
   ``ipfs_failed``). IPFS Operations shows both sums.
 - **SQL Operations**: success = records; failed = Σ ``int(context["records"])`` over ``error``
   events with ``error_type == "database"`` that carry it. **SQL Success Rate** = success /
-  (success + failed). "SQL errors" = number of ``database`` error events.
+  (success + failed). "SQL errors" = failed, the records the central database rejected: the
+  same number as the sync's own ``sql_errors`` counter (a ``database`` error without
+  ``records``, e.g. an unreadable node database, counts only under the error types).
 - **Validation Pass Rate** = (records - Σ ``batch_written.validation_failed``) / records.
 - **Bulk Inserts** = number of ``batch_written`` events.
 - **Total Errors** = ``fetch_failed`` events + ``validation_failed`` events + ``error`` events.
@@ -34,9 +36,10 @@ Definitions (every number is a sum over the events in the window):
 - **Databases**: ``database_finished`` COMPLETED / other status, ``database_skipped``.
 - **Sessions**: per ``session_id``: machine, start, status, duration and records from the logs,
   beside the session's own ``counters`` from ``session_finished``.
-- **Skipped lines**: lines that are not a JSON object with a string ``event`` and a numeric
-  ``ts``, or whose fields have the wrong type (e.g. a line cut short by a crash). Events of an
-  unknown kind are ignored, not skipped.
+- **Skipped lines**: lines read that are not a JSON object with a string ``event`` and a
+  numeric ``ts``, or whose fields have the wrong type (e.g. a line cut short by a crash).
+  Events of an unknown kind are ignored, not skipped. With ``hours``, stretches of a file
+  wholly outside the window are passed over unread, so their lines are not judged.
 
 With no event in the window the report is printed with zeros, rates shown as ``n/a`` and a
 note saying so; a missing logs directory is a :class:`~rubix_sync.errors.ConfigError`.

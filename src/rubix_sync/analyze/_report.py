@@ -242,15 +242,38 @@ class Aggregator:
         if handler is None:
             return  # an event kind this analyzer does not know: ignored, not an error
         handler(ts, d)
-        self.events += 1
+        if kind != "batch_written":
+            self.events += 1
 
     # -- one method per event kind ---------------------------------------------------------
     def _on_batch_written(self, ts: float, d: dict[str, Any]) -> None:
-        records = _int(d["records"])
-        ok = _int(d["ipfs_success"])
-        failed = _int(d["ipfs_failed"])
-        vfail = _int(d["validation_failed"])
         busy = _num(d.get("fetch_seconds", 0.0)) + _num(d.get("write_seconds", 0.0))
+        self.batch(
+            ts,
+            _str(d.get("machine_name")),
+            _str(d.get("session_id")),
+            _int(d["records"]),
+            _int(d["ipfs_success"]),
+            _int(d["ipfs_failed"]),
+            _int(d["validation_failed"]),
+            busy,
+        )
+        if self.collect_errors:
+            self._link(d)
+
+    def batch(
+        self,
+        ts: float,
+        machine: str,
+        session: str,
+        records: int,
+        ok: int,
+        failed: int,
+        vfail: int,
+        busy: float,
+    ) -> None:
+        """One ``batch_written`` event (also called directly by the scanner's fast path)."""
+        self.events += 1
         self.r_records += records
         self.ipfs_success += ok
         self.ipfs_failed += failed
@@ -262,11 +285,13 @@ class Aggregator:
         hs.ipfs_success += ok
         hs.ipfs_failed += failed
         hs.validation_failed += vfail
-        s = self._session(d, ts)
+        s = self.sessions.get(session)
+        if s is None:
+            s = self._session({"session_id": session, "machine_name": machine}, ts)
+        elif ts > s.last_seen:
+            s.last_seen = ts
         s.records += records
         s.first_seen = min(s.first_seen, ts - max(busy, 0.0))
-        if self.collect_errors:
-            self._link(d)
 
     def _on_fetch_failed(self, ts: float, d: dict[str, Any]) -> None:
         reason = _str(d.get("reason"))
@@ -302,8 +327,8 @@ class Aggregator:
             records = int(context["records"])
         self.error_events += 1
         self.error_types[etype] += 1
-        if etype == "database":
-            self.sql_errors += 1
+        if etype == "database":  # the sync's sql_errors counts rejected records, as here
+            self.sql_errors += records
             self.sql_failed += records
         self._hour(math.floor(ts / 3600)).errors += 1
         self._session(d, ts)

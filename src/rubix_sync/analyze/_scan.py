@@ -31,9 +31,16 @@ from typing import Any, Protocol
 FILE_RE = re.compile(r"^sync_events_(\d{8})\.jsonl(?:\.(\d+))?$")
 CHUNK = 1 << 20
 MIN_SPLIT = 16 * 1024
+_NUM = rb"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 _FAST = re.compile(
-    rb'\n\{"event":"(?:fetch_failed","reason":"(\w+)"|validation_failed"),"ts":[0-9.]+,'
+    rb'\n\{"event":"(?:fetch_failed","reason":"(\w+)"|validation_failed"),"ts":[0-9]+(?:\.[0-9]+)?,'
     rb"[^\n]*\}(?=\n)"
+)
+_BATCH = re.compile(
+    rb'\n\{"event":"batch_written","ts":([0-9]+(?:\.[0-9]+)?),"machine_name":"([^"\\\n]*)",'
+    rb'"session_id":"([^"\\\n]*)",[^\n]*?"records":(\d+),"ipfs_success":(\d+),'
+    rb'"ipfs_failed":(\d+),"validation_failed":(\d+),"fetch_seconds":(' + _NUM + rb"),"
+    rb'"write_seconds":(' + _NUM + rb"),[^\n]*\}(?=\n)"
 )
 _TS = re.compile(rb'"ts":(-?[0-9][0-9.eE+-]*)[,}]')
 DAY = 86400
@@ -41,6 +48,17 @@ DAY = 86400
 
 class Sink(Protocol):
     def event(self, kind: str, ts: float, d: dict[str, Any]) -> None: ...
+    def batch(
+        self,
+        ts: float,
+        machine: str,
+        session: str,
+        records: int,
+        ok: int,
+        failed: int,
+        vfail: int,
+        busy: float,
+    ) -> None: ...
     def bulk(self, hour: int, fetch_reasons: Counter[bytes | None]) -> None: ...
 
 
@@ -184,7 +202,30 @@ class Scanner:
             self.sink.bulk(hour, reasons)
         rest = b"".join(parts[0::2])
         self.stats.lines += len(parts) // 2
+        if b'{"event":"batch_written","ts":' in rest:
+            rest = self._batches(rest)
         self._slow(rest)
+
+    def _batches(self, rest: bytes) -> bytes:
+        """Count ``batch_written`` lines in the listener's layout; return the other lines."""
+        parts = _BATCH.split(rest)
+        batch = self.sink.batch
+        for i in range(1, len(parts) - 1, 10):
+            ts = float(parts[i])
+            if not (self.start <= ts <= self.end):
+                continue
+            batch(
+                ts,
+                parts[i + 1].decode("utf-8", "replace"),
+                parts[i + 2].decode("utf-8", "replace"),
+                int(parts[i + 3]),
+                int(parts[i + 4]),
+                int(parts[i + 5]),
+                int(parts[i + 6]),
+                float(parts[i + 7]) + float(parts[i + 8]),
+            )
+        self.stats.lines += len(parts) // 10
+        return b"".join(parts[0::10])
 
     def _line(self, line: bytes) -> None:
         try:

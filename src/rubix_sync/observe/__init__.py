@@ -35,7 +35,7 @@ from ._context import (
     current_operation,
     new_correlation_id,
 )
-from ._format import LINE_RE, JsonLineFormatter, LineFormatter
+from ._format import LINE_RE, JsonLineFormatter, LineFormatter, scrub
 from ._handler import DailySizeRotatingFileHandler
 from ._listener import (
     IPFS_LOGGER,
@@ -81,6 +81,7 @@ __all__ = [
     "current_correlation_id",
     "current_operation",
     "new_correlation_id",
+    "scrub",
     "session_correlation_id",
     "setup_logging",
     "start_queue_listener",

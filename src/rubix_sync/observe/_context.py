@@ -179,6 +179,6 @@ def resolve(record: logging.LogRecord) -> tuple[str, str, str]:
     else:
         cid = op.correlation_id if op else NO_CORRELATION
         operation = d.get("operation") or (op.name if op else NO_OPERATION)
-    ctx = (str(comp).upper(), str(operation).upper(), str(cid))
+    ctx = (str(comp).upper(), str(operation).upper().replace(" ", "_"), str(cid))
     d["_rubix_ctx"] = ctx
     return ctx

@@ -16,7 +16,7 @@ from ._context import resolve
 
 # errors.redact's bot-token pattern needs a word boundary before the digits, so it misses the
 # token inside a Bot API URL (".../bot123456:ABC.../sendMessage"); mask that form too.
-_BOT_TOKEN_ANYWHERE = re.compile(r"(?<![0-9])[0-9]{6,12}:[A-Za-z0-9_-]{30,}")
+_BOT_TOKEN_ANYWHERE = re.compile(r"[0-9]{6,12}:[A-Za-z0-9_-]{30,}")
 # redact() only changes a text holding "://", "pwd"/"password" (any case) or a bot token
 # (":" then 30+ token characters); checking that first keeps a line cheap.
 _TOKEN_TAIL = re.compile(r":[A-Za-z0-9_-]{30}")

@@ -12,20 +12,15 @@ Library entry point::
 
 from __future__ import annotations
 
-import threading
+from typing import TYPE_CHECKING, Any
 
-from ..config import Settings
-from ..events import EventBus
-from ..identity import Identity, resolve_identity
-from .runner import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_PARTIAL,
-    EXIT_USAGE,
-    Runner,
-    SyncResult,
-    stop_on_signals,
-)
+if TYPE_CHECKING:
+    import threading
+
+    from ..config import Settings
+    from ..events import EventBus
+    from ..identity import Identity
+    from .runner import SyncResult
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -35,6 +30,16 @@ __all__ = [
     "SyncResult",
     "sync",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: worker processes import rubix_sync.pipeline.worker without the central-database
+    # stack (SQLAlchemy) that the main loop needs.
+    if name in {"EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "SyncResult"}:
+        from . import runner
+
+        return getattr(runner, name)
+    raise AttributeError(name)
 
 
 def sync(
@@ -49,6 +54,12 @@ def sync(
 
     SIGTERM and SIGINT end the session as INTERRUPTED (its row is always closed).
     """
+    import threading
+
+    from ..events import EventBus
+    from ..identity import resolve_identity
+    from .runner import Runner, stop_on_signals
+
     bus = bus or EventBus()
     identity = identity or resolve_identity(settings)
     stop = stop or threading.Event()

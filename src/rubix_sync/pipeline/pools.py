@@ -12,7 +12,7 @@ import multiprocessing
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from .tasks import DatabaseTask
@@ -24,7 +24,7 @@ class InlinePool:
 
     def __init__(self) -> None:
         self._tasks: deque[DatabaseTask] = deque()
-        self._current: Iterator[Message] | None = None
+        self._current: Generator[Message, None, None] | None = None
 
     def submit(self, task: DatabaseTask) -> None:
         self._tasks.append(task)

@@ -16,8 +16,9 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from typing import cast
 
 from ..config import Settings
 from ..discover import discover_nodes
@@ -29,15 +30,15 @@ from ..events import (
     DatabaseStarted,
     ErrorOccurred,
     EventBus,
-    FetchFailed,
     FetcherChosen,
+    FetchFailed,
     Progress,
     SessionFinished,
     SessionStarted,
     ValidationFailed,
 )
 from ..identity import Identity
-from ..models import Counters, Node, TokenRecord, TokenRow
+from ..models import Counters, Node, RecordTuple, TokenRecord, TokenRow
 from ..sink import CentralDB
 from ..source import fingerprint
 from .pools import InlinePool, ProcessPool
@@ -97,7 +98,8 @@ class Runner:
         self.counters = Counters()
         self.failures: list[str] = []
         self.db: CentralDB | None = None
-        self.holder = f"{identity.machine_name}:{socket.gethostname()}:{os.getpid()}"
+        self.host = settings.host_name or socket.gethostname()
+        self.holder = f"{identity.machine_name}:{self.host}:{os.getpid()}"
         self.record_machine = settings.shared_storage or identity.machine_name
         self._running: dict[int, _Running] = {}
         self._next_id = 0
@@ -112,8 +114,7 @@ class Runner:
         if not nodes:
             roots = ", ".join(str(r) for r in s.roots)
             raise ConfigError(
-                f"No Rubix node databases (Rubix/rubix.db) found under {roots}. "
-                "Check --root."
+                f"No Rubix node databases (Rubix/rubix.db) found under {roots}. Check --root."
             )
         if not s.dry_run:
             self.db = CentralDB.connect(s.database_url_value())
@@ -205,7 +206,7 @@ class Runner:
 
     # -- scheduling ----------------------------------------------------------------------
     def _dispatch(self, node: Node, pool: InlinePool | ProcessPool) -> bool:
-        """Start ``node``'s task, or account for it at once. False: leased elsewhere, retry later."""
+        """Start ``node``'s task or account for it at once; False: leased elsewhere, retry later."""
         db_path = str(node.db_path)
         try:
             fp = fingerprint(node.db_path)
@@ -218,7 +219,7 @@ class Runner:
         state = None
         if self.db is not None:
             if not self.db.try_acquire_lease(
-                db_path, self.holder, self.settings.lease_ttl, is_dead=_holder_is_dead
+                db_path, self.holder, self.settings.lease_ttl, is_dead=self._holder_is_dead
             ):
                 return False
             state = self.db.get_processed(self.record_machine, db_path)
@@ -278,13 +279,15 @@ class Runner:
 
     # -- messages from workers -------------------------------------------------------------
     def _handle(self, message: tuple[object, ...]) -> None:
-        kind, tid = message[0], message[1]
-        run = self._running.get(tid)  # type: ignore[arg-type]
+        kind, tid = message[0], cast(int, message[1])
+        run = self._running.get(tid)
         if run is None:
             return
         node = run.task.node
         if kind == "fetcher":
-            self.bus.emit(FetcherChosen(node=node.name, fetcher=str(message[2]), reason=str(message[3])))
+            self.bus.emit(
+                FetcherChosen(node=node.name, fetcher=str(message[2]), reason=str(message[3]))
+            )
         elif kind == "start":
             run.pid = message[3]  # type: ignore[assignment]
             if run.retry_of is not None:
@@ -309,18 +312,22 @@ class Runner:
         elif kind == "batch":
             self._write_batch(run, message[2], message[3], message[4])  # type: ignore[arg-type]
         elif kind == "done":
-            self._finish(tid, run)  # type: ignore[arg-type]
+            self._finish(tid, run)
         elif kind == "error":
-            del self._running[tid]  # type: ignore[arg-type]
+            del self._running[tid]
             self._database_failed(
-                node, run.fingerprint, str(message[3]), time.monotonic() - run.started,
-                error_type=str(message[2]), run=run,
+                node,
+                run.fingerprint,
+                str(message[3]),
+                time.monotonic() - run.started,
+                error_type=str(message[2]),
+                run=run,
             )
 
     def _write_batch(
         self,
         run: _Running,
-        records: list[TokenRecord],
+        records: list[RecordTuple],
         checkpoint: str | None,
         stats: BatchStats,
     ) -> None:
@@ -370,14 +377,21 @@ class Runner:
         for token_id, token_type, reason, detail in stats.failures:
             self.bus.emit(
                 FetchFailed(
-                    node=node.name, token_id=token_id, token_type=token_type, reason=reason,
-                    detail=detail, correlation_id=run.correlation_id,
+                    node=node.name,
+                    token_id=token_id,
+                    token_type=token_type,
+                    reason=reason,
+                    detail=detail,
+                    correlation_id=run.correlation_id,
                 )
             )
         for token_id, token_type, codes in stats.invalid:
             self.bus.emit(
                 ValidationFailed(
-                    node=node.name, token_id=token_id, token_type=token_type, errors=codes,
+                    node=node.name,
+                    token_id=token_id,
+                    token_type=token_type,
+                    errors=codes,
                     correlation_id=run.correlation_id,
                 )
             )
@@ -387,8 +401,13 @@ class Runner:
         node = run.task.node
         if run.error is not None:
             self._database_failed(
-                node, run.fingerprint, run.error, time.monotonic() - run.started,
-                error_type="database", run=run, already_reported=True,
+                node,
+                run.fingerprint,
+                run.error,
+                time.monotonic() - run.started,
+                error_type="database",
+                run=run,
+                already_reported=True,
             )
             return
         duration = time.monotonic() - run.started
@@ -405,9 +424,15 @@ class Runner:
         if self.db is not None:
             try:
                 self.db.finish_database(
-                    self.record_machine, str(node.db_path), node.name, run.fingerprint,
-                    status="COMPLETED", record_count=totals[0], ipfs_success=totals[1],
-                    ipfs_failed=totals[2], validation_failed=totals[3],
+                    self.record_machine,
+                    str(node.db_path),
+                    node.name,
+                    run.fingerprint,
+                    status="COMPLETED",
+                    record_count=totals[0],
+                    ipfs_success=totals[1],
+                    ipfs_failed=totals[2],
+                    validation_failed=totals[3],
                     duration_seconds=duration,
                 )
             except SinkError as exc:
@@ -419,10 +444,16 @@ class Runner:
             return
         self.bus.emit(
             DatabaseFinished(
-                node=node.name, db_path=str(node.db_path), correlation_id=run.correlation_id,
-                status="COMPLETED", records=run.records, ipfs_success=run.ipfs_success,
-                ipfs_failed=run.ipfs_failed, validation_failed=run.validation_failed,
-                duration_seconds=duration, size_bytes=run.size_bytes,
+                node=node.name,
+                db_path=str(node.db_path),
+                correlation_id=run.correlation_id,
+                status="COMPLETED",
+                records=run.records,
+                ipfs_success=run.ipfs_success,
+                ipfs_failed=run.ipfs_failed,
+                validation_failed=run.validation_failed,
+                duration_seconds=duration,
+                size_bytes=run.size_bytes,
             )
         )
 
@@ -446,24 +477,33 @@ class Runner:
         if self.db is not None and fp:
             try:
                 self.db.finish_database(
-                    self.record_machine, str(node.db_path), node.name, fp, status="FAILED",
+                    self.record_machine,
+                    str(node.db_path),
+                    node.name,
+                    fp,
+                    status="FAILED",
                     record_count=run.records if run else 0,
                     ipfs_success=run.ipfs_success if run else 0,
                     ipfs_failed=run.ipfs_failed if run else 0,
                     validation_failed=run.validation_failed if run else 0,
-                    duration_seconds=duration, error=reason,
+                    duration_seconds=duration,
+                    error=reason,
                 )
             except SinkError as exc:
                 log.error("could not record %s as failed: %s", node.name, exc)
             self.db.release_lease(str(node.db_path), self.holder)
         self.bus.emit(
             DatabaseFinished(
-                node=node.name, db_path=str(node.db_path), correlation_id=cid, status="FAILED",
+                node=node.name,
+                db_path=str(node.db_path),
+                correlation_id=cid,
+                status="FAILED",
                 records=run.records if run else 0,
                 ipfs_success=run.ipfs_success if run else 0,
                 ipfs_failed=run.ipfs_failed if run else 0,
                 validation_failed=run.validation_failed if run else 0,
-                duration_seconds=duration, size_bytes=run.size_bytes if run else 0,
+                duration_seconds=duration,
+                size_bytes=run.size_bytes if run else 0,
                 error=reason,
             )
         )
@@ -476,7 +516,9 @@ class Runner:
         ctx = {"session_id": getattr(self, "session_id", ""), **context}
         self.bus.emit(
             ErrorOccurred(
-                error_type=error_type, message=redact(message), context=ctx,
+                error_type=error_type,
+                message=redact(message),
+                context=ctx,
                 correlation_id=correlation_id,
             )
         )
@@ -487,9 +529,14 @@ class Runner:
         try:
             self.db.heartbeat(self.session_id, self.counters.copy())
             for run in self._running.values():
-                self.db.renew_lease(str(run.task.node.db_path), self.holder, self.settings.lease_ttl)
+                self.db.renew_lease(
+                    str(run.task.node.db_path), self.holder, self.settings.lease_ttl
+                )
         except RubixSyncError as exc:
             log.warning("heartbeat failed: %s", exc)
+
+    def _holder_is_dead(self, holder: str) -> bool:
+        return _holder_is_dead(holder, self.host)
 
     def _check_workers(self, pool: InlinePool | ProcessPool) -> None:
         dead = set(pool.dead_workers())
@@ -499,8 +546,12 @@ class Runner:
             if run.pid in dead:
                 del self._running[tid]
                 self._database_failed(
-                    run.task.node, run.fingerprint, "worker process died",
-                    time.monotonic() - run.started, error_type="other", run=run,
+                    run.task.node,
+                    run.fingerprint,
+                    "worker process died",
+                    time.monotonic() - run.started,
+                    error_type="other",
+                    run=run,
                 )
         if len(dead) and not self._running:
             raise RuntimeError("worker processes died; see the errors log")
@@ -522,17 +573,15 @@ class Runner:
         if self.db is None:
             return
         for run in self._running.values():
-            try:
+            with suppress(RubixSyncError):
                 self.db.release_lease(str(run.task.node.db_path), self.holder)
-            except RubixSyncError:
-                pass
 
 
-def _holder_is_dead(holder: str) -> bool:
+def _holder_is_dead(holder: str, this_host: str) -> bool:
     """A lease holder ``machine:host:pid`` on this host whose process no longer exists."""
     _, _, rest = holder.partition(":")
     host, _, pid_text = rest.rpartition(":")
-    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+    if host != this_host or not pid_text.isdigit() or int(pid_text) == os.getpid():
         return False
     try:
         os.kill(int(pid_text), 0)

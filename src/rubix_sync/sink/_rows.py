@@ -39,10 +39,15 @@ def synced_at_converter(dialect: Dialect) -> Callable[[Any], Any]:
 
 
 def to_rows(
-    records: Sequence[TokenRecord], convert: Callable[[Any], Any], dedupe: bool
+    records: Sequence[TokenRecord | tuple[Any, ...]], convert: Callable[[Any], Any], dedupe: bool
 ) -> list[Row]:
-    """Tuples in RECORD_COLUMNS order; with ``dedupe`` the last record per key wins."""
-    rows = [t[:-1] + (convert(t[-1]),) for t in map(_get, records)]
+    """Tuples in RECORD_COLUMNS order; with ``dedupe`` the last record per key wins.
+
+    ``records`` are TokenRecords, or tuples already in their field order (what worker processes
+    send: a tuple pickles several times faster than a dataclass).
+    """
+    tuples = records if records and type(records[0]) is tuple else map(_get, records)
+    rows = [t[:-1] + (convert(t[-1]),) for t in tuples]  # type: ignore[index,operator]
     if dedupe:
         a, b, c = KEY_INDEXES
         by_key = {(r[a], r[b], r[c]): r for r in rows}

@@ -286,7 +286,7 @@ class CentralDB:
 
     def write_batch(
         self,
-        records: Sequence[TokenRecord],
+        records: Sequence[TokenRecord | tuple[Any, ...]],
         *,
         machine_name: str,
         db_path: str,
