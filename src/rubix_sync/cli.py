@@ -226,10 +226,11 @@ def demo(
 
 
 def _register() -> None:
+    from .analyze.cli import analyze
     from .fleet.cli import COMMANDS
     from .notify.cli import notify
 
-    for command in (*COMMANDS, notify):
+    for command in (analyze, *COMMANDS, notify):
         main.add_command(command)
 
 

@@ -28,8 +28,8 @@ import re
 _URL_PASSWORD = re.compile(
     r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@"
 )
-_BOT_TOKEN = re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}\b")
-_ODBC_PWD = re.compile(r"(?i)\b(pwd|password)\s*=\s*(\{[^}]*\}|[^;\s]+)")
+_BOT_TOKEN = re.compile(r"(?<![0-9])\d{6,12}:[A-Za-z0-9_-]{30,}")
+_ODBC_PWD = re.compile(r"(?i)\b(pwd|password)\s*=\s*(\{[^}]*\}|[^;\s\"')\]},]+)")
 
 
 def redact(text: object) -> str:

@@ -24,11 +24,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from rubix_sync.config import load_settings
 from rubix_sync.demo import make_deployment
-from rubix_sync.events import DatabaseStarted, Event, EventBus
-from rubix_sync.identity import Identity
-from rubix_sync.pipeline import sync
 
 SHARED = "shared-a"
 NODES = 9
@@ -348,26 +344,57 @@ def test_dead_holder_on_same_host_is_taken_over_at_once(
     }
     assert expires[caught] - time.time() > long_ttl - 10  # far from expiring by itself
 
-    seen: list[Event] = []
-    bus = EventBus()
-    bus.subscribe(seen.append)
-    settings, _ = load_settings(
-        {
-            "roots": [root],
-            "database_url": pg_url,
-            "shared_storage": SHARED,
-            "workers": 0,
-            "batch_size": 200,
-            "lease_ttl": long_ttl,
-            "heartbeat_interval": HEARTBEAT,
-        }
-    )
+    # the next run on this host sees the holder's process is gone and takes its leases at once
     t0 = time.monotonic()
-    result = sync(settings, bus=bus, identity=Identity("vm-2", None), handle_signals=False)
-    elapsed = time.monotonic() - t0
-    assert result.exit_code == 0, result.failures
-    assert elapsed < long_ttl / 4, elapsed  # did not wait for the lease to expire
-    starts = {e.db_path: e for e in seen if isinstance(e, DatabaseStarted)}
-    assert starts[caught].resumed is True
+    nxt = start(procs, root, pg_url, tmp_path / "vm-2", "vm-2", batch_size=200, ttl=long_ttl)
+    assert finish(nxt, tmp_path / "vm-2", timeout=long_ttl / 4) == 0  # did not wait for expiry
+    assert time.monotonic() - t0 < long_ttl / 4
+    evs = events(tmp_path / "vm-2")
+    assert [e["resumed"] for e in of(evs, "database_started", caught)] == [True]
     assert_tokens_once(central, total)
+    assert q(central, 'SELECT COUNT(*) FROM "DatabaseLeases"')[0][0] == 0
+
+
+def test_machine_that_stalled_past_its_lease_stops_writing(
+    pg_url: str, central: sa.Engine, tmp_path: Path, procs: list
+) -> None:
+    # a machine freezes (SIGSTOP) mid-database; its lease expires and another machine takes the
+    # database over; when it wakes up it must not write another batch of it
+    root = tmp_path / "nodes"
+    info = make_deployment(root, nodes=1, tokens_per_node=3000, faults=False, seed=73)
+    big = str(next(root.glob("*/Rubix/rubix.db")))
+    machines = ["vm-1", "vm-2"]
+    for m in machines:
+        start(procs, root, pg_url, tmp_path / m, m, batch_size=2, host=f"host-{m}")
+    holder = _wait_until_only_big_is_left(central, big, {big})
+    frozen = holder.split(":")[0]
+    other = next(m for m in machines if m != frozen)
+    sleeper = procs[machines.index(frozen)]
+    sleeper.send_signal(signal.SIGSTOP)
+    try:
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            rows = q(central, 'SELECT holder FROM "DatabaseLeases" WHERE db_path = :p', p=big)
+            if rows and rows[0].holder.startswith(f"{other}:"):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"{other} never took over the frozen machine's database")
+    finally:
+        woke_at = time.time()
+        sleeper.send_signal(signal.SIGCONT)
+    codes = {m: finish(procs[machines.index(m)], tmp_path / m) for m in machines}
+    assert codes == {frozen: 0, other: 0}
+
+    evs = {m: events(tmp_path / m) for m in machines}
+    late = [e for e in of(evs[frozen], "batch_written", big) if e["ts"] >= woke_at]
+    assert late == [], f"{len(late)} batches written after the lease was lost"
+    skipped = of(evs[frozen], "database_skipped", big)
+    assert [e["reason"] for e in skipped] == ["lease lost to another machine"]
+    assert any("lease" in e["message"] for e in of(evs[frozen], "error_occurred"))
+    assert [e["resumed"] for e in of(evs[other], "database_started", big)] == [True]
+    assert_tokens_once(central, info.total_tokens)
+    assert [r.status for r in q(central, 'SELECT status FROM "ProcessedDatabases"')] == [
+        "COMPLETED"
+    ]
     assert q(central, 'SELECT COUNT(*) FROM "DatabaseLeases"')[0][0] == 0

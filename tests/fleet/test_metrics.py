@@ -96,7 +96,12 @@ def test_metrics_from_events_over_http():
         bus.emit(
             ValidationFailed(node="node1", token_id="Qm1", token_type="RBT", errors=("bad_level",))
         )
-        bus.emit(ErrorOccurred(error_type="database", message="deadlock"))
+        bus.emit(
+            ErrorOccurred(
+                error_type="database", message="batch rejected", context={"records": "40"}
+            )
+        )
+        bus.emit(ErrorOccurred(error_type="database", message="node db corrupt"))
         bus.emit(ErrorOccurred(error_type="ipfs", message="daemon slow"))
         bus.emit(finished("COMPLETED"))
         bus.emit(finished("FAILED"))
@@ -108,7 +113,7 @@ def test_metrics_from_events_over_http():
         assert got[("rubix_sync_fetch_failures_total", (*m, ("reason", "timeout")))] == 2.0
         assert got[("rubix_sync_fetch_failures_total", (*m, ("reason", "not_found")))] == 1.0
         assert got[("rubix_sync_validation_failures_total", m)] == 3.0
-        assert got[("rubix_sync_sql_errors_total", m)] == 1.0
+        assert got[("rubix_sync_sql_errors_total", m)] == 40.0  # rejected records only
         assert got[("rubix_sync_errors_total", (("error_type", "ipfs"), *m))] == 1.0
         assert got[("rubix_sync_databases_total", m)] == 4.0
         assert got[("rubix_sync_databases_done", m)] == 3.0

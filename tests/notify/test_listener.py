@@ -110,7 +110,7 @@ def test_demo_sync_sends_the_guides_messages_in_order(botapi: BotApiServer, make
                                context={"session_id": "s1"}),
         messages.completion_message(VM, duration_seconds=800.0, databases=4, records=12_000,
                                     ipfs_success=11_980, ipfs_failed=20, sql_errors=0,
-                                    errors=21),
+                                    errors=41),  # 20 failed fetches + 21 error events
     ]  # fmt: skip
     assert botapi.texts == expected
     assert "… and 18 more timeout errors in the last 60 s" in botapi.texts[5]

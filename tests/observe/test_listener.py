@@ -213,6 +213,8 @@ def test_every_file_is_well_formed_and_secret_free(handle: LoggingHandle) -> Non
     assert len(errors) == 1
     err_lines = check_lines(files[errors[0]])
     assert [(m["component"], m["cid"]) for m in err_lines] == [
+        ("IPFS", DB1),  # fetch timeout QmTimeout1
+        ("IPFS", DB2),  # fetch timeout QmSlow3
         ("SQL", DB2),  # the ErrorOccurred
         ("SYNC", DB2),  # database FAILED
     ]
@@ -246,17 +248,21 @@ def test_the_guides_grep_recipes_find_what_they_promise(handle: LoggingHandle) -
         ],
     ]
     errors = _grep(logs, '"ERROR"', "logs/sync_*.log")
-    # main, debug, errors and the component file each hold the two ERROR lines
-    assert len([e for e in errors if "sync_errors_" in e]) == 2
-    assert len([e for e in errors if "sync_main_" in e]) == 2
+    # main, debug, errors and the component file each hold the four ERROR lines
+    # (two fetch timeouts, the ErrorOccurred, the failed database)
+    assert len([e for e in errors if "sync_errors_" in e]) == 4
+    assert len([e for e in errors if "sync_main_" in e]) == 4
     timeouts = _grep(logs, '"timeout"', "logs/sync_ipfs_*.log")
     assert [t.split(" - ", 3)[3] for t in timeouts] == [
         "IPFS FAILED: token QmTimeout1 (RBT, node007) timeout: no answer in 30s",
         "IPFS FAILED: token QmSlow3 (FT, node009) timeout: rpc timeout",
     ]
-    assert all(" - WARNING - IPFS:FETCH [" in t for t in timeouts)
+    assert all(" - ERROR - IPFS:FETCH [" in t for t in timeouts)
     errors_ctx = _grep(logs, "-A 5 -B 5", '"timeout"', "logs/sync_errors_*.log")
     assert any("Connection timeout" in line for line in errors_ctx)
+    # the guide's "timeouts with context" recipe finds the fetch timeouts in the errors file
+    assert any("IPFS FAILED: token QmTimeout1" in line for line in errors_ctx)
+    assert not any("QmMissing2" in line for line in errors_ctx)  # not_found stays a WARNING
     token = _grep(logs, '"QmMissing2"', "logs/sync_ipfs_*.log")
     assert len(token) == 1 and "not_found: block absent" in token[0]
     corr = _grep(logs, '"\\[.*\\]"', "logs/sync_main_*.log")

@@ -7,7 +7,7 @@
     rubix_sync_fetch_success_total            IPFS contents fetched and verified
     rubix_sync_fetch_failures_total{reason}   failed fetches by FetchFailed.reason
     rubix_sync_validation_failures_total      records that failed validation
-    rubix_sync_sql_errors_total               ErrorOccurred(error_type="database")
+    rubix_sync_sql_errors_total               records of batches the central database rejected
     rubix_sync_errors_total{error_type}       every ErrorOccurred
     rubix_sync_batch_seconds{stage}           batch latency histogram, stage fetch | write
     rubix_sync_databases_done                 databases finished or skipped this session
@@ -104,8 +104,10 @@ class MetricsListener:
                 self.fetch_failures.labels(mach, event.reason or "unknown").inc()
             elif isinstance(event, ErrorOccurred):
                 self.errors.labels(mach, event.error_type).inc()
-                if event.error_type == "database":
-                    self.sql_errors.labels(mach).inc()
+                records = event.context.get("records", "")
+                if event.error_type == "database" and records.isdigit():
+                    # a batch the central database rejected (not a node database that failed)
+                    self.sql_errors.labels(mach).inc(int(records))
             elif isinstance(event, SessionStarted):
                 self.databases_total.labels(mach).set(event.total_databases)
                 self.databases_done.labels(mach).set(0)

@@ -254,7 +254,9 @@ class NotificationListener:
                 ipfs_success=c.ipfs_success,
                 ipfs_failed=c.ipfs_failed,
                 sql_errors=c.sql_errors,
-                errors=c.errors,
+                # as the log analyzer's "Total Errors": failed fetches, failed validations
+                # and error events (the guide shows one number in both places)
+                errors=c.ipfs_failed + c.validation_failed + c.errors,
                 status=e.status,
                 failures=e.failures,
             )

@@ -7,9 +7,11 @@ one physical line per record (newlines inside the message are written as ``\\n``
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
+from typing import Any
 
 from ..errors import redact
 from ._context import resolve
@@ -75,8 +77,31 @@ class LineFormatter(logging.Formatter):
         return line
 
 
+def _scrub_values(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list):
+        return [_scrub_values(v) for v in value]
+    if isinstance(value, dict):
+        return {scrub(str(k)): _scrub_values(v) for k, v in value.items()}
+    return value
+
+
 class JsonLineFormatter(logging.Formatter):
-    """The record's message is already one JSON object; only redact it."""
+    """The record's message is already one JSON object; only redact it.
+
+    Masking the serialized line could swallow JSON syntax (``password=…`` runs to the next
+    blank, past the closing quote), so a line holding a secret is redacted value by value and
+    serialized again, keys in the same order.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
-        return scrub(record.getMessage())
+        line = record.getMessage()
+        clean = scrub(line)
+        if clean == line:
+            return line
+        try:
+            data = json.loads(line)
+        except ValueError:
+            return clean
+        return json.dumps(_scrub_values(data), separators=(",", ":"), ensure_ascii=False)

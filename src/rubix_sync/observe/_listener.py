@@ -12,7 +12,7 @@ DatabaseSkipped    sync       WARNING      ``Database <node> skipped: <reason>``
 BatchWritten       ipfs       INFO         ``IPFS SUCCESS: <ok> of <records> tokens fetched ...``
                    sql        INFO         ``Database SUCCESS: bulk upsert of <n> records ...``
                    validation INFO         ``Validation: <passed> of <n> records passed ...``
-FetchFailed        ipfs       WARNING      ``IPFS FAILED: token <id> ... <reason>: <detail>``
+FetchFailed        ipfs       WARN/ERR     ``IPFS FAILED: token <id> ... <reason>: <detail>``
 ValidationFailed   validation WARNING      ``Validation FAILED: token <id> ...``
 DatabaseFinished   sync       INFO/ERROR   ``Database <node> COMPLETED|FAILED: ...``
 ErrorOccurred      by type    ERROR        ``ERROR <type>: <message>``
@@ -50,7 +50,7 @@ from ..events import (
     SessionStarted,
     ValidationFailed,
 )
-from ..models import Counters
+from ..models import FETCH_TIMEOUT, Counters
 from ._context import NO_CORRELATION, current_operation
 from ._setup import JSONL_LOGGER
 
@@ -270,9 +270,11 @@ class LogListener:
         return self._parent_of(e.correlation_id, e.node)
 
     def _fetch_failed(self, e: FetchFailed) -> str | None:
+        # A timeout is an ERROR (the guide's "timeout" recipe greps the errors file); a block
+        # that is missing or tampered is a WARNING about that token.
         _log(
             self._ipfs,
-            logging.WARNING,
+            logging.ERROR if e.reason == FETCH_TIMEOUT else logging.WARNING,
             self._extra("FETCH", e.correlation_id),
             "IPFS FAILED: token %s (%s, %s) %s: %s",
             e.token_id,

@@ -81,6 +81,8 @@ class _Running:
     validation_failed: int = 0
     error: str | None = None
     pid: int | None = None
+    lease_until: float = float("inf")  # monotonic end of our lease as last confirmed
+    lost: bool = False  # the lease expired and another machine took the database over
 
 
 class Runner:
@@ -217,6 +219,7 @@ class Runner:
         retry_rows: list[TokenRow] | None = None
         after: str | None = None
         state = None
+        leased_at = time.monotonic()
         if self.db is not None:
             if not self.db.try_acquire_lease(
                 db_path, self.holder, self.settings.lease_ttl, is_dead=self._holder_is_dead
@@ -273,6 +276,7 @@ class Runner:
             started=time.monotonic(),
             size_bytes=size,
             retry_of=state if retry_rows is not None else None,
+            lease_until=leased_at + self.settings.lease_ttl if self.db else float("inf"),
         )
         pool.submit(task)
         return True
@@ -336,6 +340,8 @@ class Runner:
         write_seconds = 0.0
         if run.error is not None:
             return  # this database already failed to write: drop the rest of its batches
+        if not self._still_ours(run):
+            return  # another machine has taken this database over: it writes the rest
         if self.db is not None:
             t0 = time.perf_counter()
             try:
@@ -348,7 +354,8 @@ class Runner:
             except SinkError as exc:
                 run.error = f"central database rejected a batch: {exc}"
                 self.counters.sql_errors += len(records)
-                self._error("database", run.error, {"node": node.name}, run.correlation_id)
+                context = {"node": node.name, "records": str(len(records))}
+                self._error("database", run.error, context, run.correlation_id)
                 return
             write_seconds = time.perf_counter() - t0
         c = self.counters
@@ -399,6 +406,17 @@ class Runner:
     def _finish(self, tid: int, run: _Running) -> None:
         del self._running[tid]
         node = run.task.node
+        if run.lost:
+            self.counters.databases_done += 1
+            self.counters.databases_skipped += 1
+            self.bus.emit(
+                DatabaseSkipped(
+                    node=node.name,
+                    db_path=str(node.db_path),
+                    reason="lease lost to another machine",
+                )
+            )
+            return
         if run.error is not None:
             self._database_failed(
                 node,
@@ -473,8 +491,9 @@ class Runner:
         self.failures.append(f"{node.name}: {reason}")
         cid = run.correlation_id if run else uuid.uuid4().hex[:8]
         if not already_reported:
-            self._error(error_type, f"{node.name}: {reason}", {"db_path": str(node.db_path)}, cid)
-        if self.db is not None and fp:
+            context = {"node": node.name, "db_path": str(node.db_path)}
+            self._error(error_type, f"{node.name}: {reason}", context, cid)
+        if self.db is not None and fp and not (run is not None and run.lost):
             try:
                 self.db.finish_database(
                     self.record_machine,
@@ -529,11 +548,38 @@ class Runner:
         try:
             self.db.heartbeat(self.session_id, self.counters.copy())
             for run in self._running.values():
-                self.db.renew_lease(
-                    str(run.task.node.db_path), self.holder, self.settings.lease_ttl
-                )
+                self._renew(run)
         except RubixSyncError as exc:
             log.warning("heartbeat failed: %s", exc)
+
+    def _renew(self, run: _Running) -> None:
+        """Extend ``run``'s lease; a lease already taken by another machine marks it lost."""
+        if self.db is None or run.lost:
+            return
+        t0 = time.monotonic()
+        if self.db.renew_lease(str(run.task.node.db_path), self.holder, self.settings.lease_ttl):
+            run.lease_until = t0 + self.settings.lease_ttl
+        else:  # another machine holds it: ours expired while this machine stalled
+            run.lost = True
+            node = run.task.node
+            self._error(
+                "database",
+                f"{node.name}: the lease on {node.db_path} expired while this machine was "
+                "syncing it (stalled longer than lease_ttl) and another machine took it over; "
+                "this machine stops writing it",
+                {"db_path": str(node.db_path)},
+                run.correlation_id,
+            )
+
+    def _still_ours(self, run: _Running) -> bool:
+        """Whether ``run``'s lease is ours to write under; renewed first when half gone, so a
+        machine that stalled past its lease never writes a database another machine now owns."""
+        if self.db is not None and run.lease_until - time.monotonic() < self.settings.lease_ttl / 2:
+            try:
+                self._renew(run)
+            except RubixSyncError as exc:  # unreachable: the write will fail the same way
+                log.warning("could not renew the lease on %s: %s", run.task.node.db_path, exc)
+        return not run.lost
 
     def _holder_is_dead(self, holder: str) -> bool:
         return _holder_is_dead(holder, self.host)

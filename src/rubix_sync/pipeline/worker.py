@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import logging.handlers
 import os
 import queue
 import signal
@@ -21,6 +20,7 @@ from ..errors import RubixSyncError, SourceBusyError, redact
 from ..ipfs import select_fetcher
 from ..ipfs.base import Fetcher
 from ..models import RecordTuple, TokenRow
+from ..observe import worker_log_queue_handler
 from ..source import open_node_db
 from ..validate import validate_token
 from .tasks import BatchStats, DatabaseTask
@@ -150,10 +150,7 @@ def worker_main(task_queue: Any, result_queue: Any, log_queue: Any) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    root = logging.getLogger("rubix_sync")
-    root.handlers[:] = [logging.handlers.QueueHandler(log_queue)]
-    root.setLevel(logging.DEBUG)
-    root.propagate = False
+    worker_log_queue_handler(log_queue)  # only the main process writes log files
     while True:
         task = task_queue.get()
         if task is None:
