@@ -267,7 +267,8 @@ def test_demo_sync_posts_the_guides_messages(deployment, tmp_path: Path, home) -
         f"Records: {records:,}\n",
         f"├─ IPFS: {100.0 * ipfs_ok / records:.1f}%\n",
         "└─ SQL: 100.0%\n",
-        "Errors: 1</pre>",  # one ErrorOccurred: the corrupt database
+        # failed fetches + failed validations + one ErrorOccurred (the corrupt database)
+        f"Errors: {fetch_failed + big.expected_validation_failed + 1:,}</pre>",
         "Failures:\n<pre>",
         "is not an SQLite database",
     ):
