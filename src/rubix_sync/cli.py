@@ -7,6 +7,7 @@ configuration, or the central database unreachable; 130 interrupted (Ctrl-C, SIG
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import sys
 from collections.abc import Callable
@@ -47,7 +48,34 @@ def one_line_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """Commands of other packages imported only when used, so `run` starts fast."""
+
+    LAZY = {
+        "analyze": "rubix_sync.analyze.cli:analyze",
+        "dashboard": "rubix_sync.fleet.cli:dashboard_command",
+        "notify": "rubix_sync.notify.cli:notify",
+        "report": "rubix_sync.fleet.cli:report_group",
+        "status": "rubix_sync.fleet.cli:status_command",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self.LAZY.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="rubix-sync")
 def main() -> None:
     """Audit a fleet of Rubix nodes: every token of every node, its IPFS content fetched and
@@ -223,15 +251,3 @@ def demo(
     settings, document = load_settings(flags)
     result = run_app(settings, document, progress=True, notifications=False)
     sys.exit(result.exit_code)
-
-
-def _register() -> None:
-    from .analyze.cli import analyze
-    from .fleet.cli import COMMANDS
-    from .notify.cli import notify
-
-    for command in (analyze, *COMMANDS, notify):
-        main.add_command(command)
-
-
-_register()

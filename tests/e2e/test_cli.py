@@ -195,6 +195,18 @@ def test_resume_after_sigkill(tmp_path: Path):
         ]
     engine.dispose()
     assert statuses[-1] == "COMPLETED"
+    # the database's totals count the records of both runs, not just the resumed part
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        pd = conn.execute(
+            sa.text('SELECT status, record_count, ipfs_success_count FROM "ProcessedDatabases"')
+        ).one()
+    engine.dispose()
+    assert (pd.status, pd.record_count, pd.ipfs_success_count) == (
+        "COMPLETED",
+        info.total_tokens,
+        info.total_tokens,
+    )
 
 
 def test_sigterm_closes_session_as_interrupted(tmp_path: Path):

@@ -8,12 +8,14 @@ lets one failure fail the batch.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, runtime_checkable
 
 from rubix_sync.ipfs.cid import CODEC_DAG_PB, CODEC_RAW, HASH_SHA2_256, Cid, multihash_of
 from rubix_sync.ipfs.unixfs import CHUNK_SIZE, encode_file, encode_leaf
-from rubix_sync.models import FETCH_UNREADABLE_REPO, FetchResult
+from rubix_sync.models import FETCH_ERROR, FETCH_UNREADABLE_REPO, FetchResult
 
 
 @runtime_checkable
@@ -30,6 +32,46 @@ class Fetcher(Protocol):
     def close(self) -> None:
         """Release pooled connections or threads; safe to call twice."""
         ...
+
+
+class PooledFetcher:
+    """Base of the fetchers that take one CID at a time (rpc, cli): ``concurrency`` of them at
+    once on a lazily started thread pool. Subclasses implement :meth:`_fetch_one`."""
+
+    name = "pooled"
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = max(1, concurrency)
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+    def fetch_many(self, cids: Sequence[str]) -> list[FetchResult]:
+        if len(cids) <= 1 or self.concurrency == 1:
+            return [self._fetch_guarded(c) for c in cids]
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    self.concurrency, thread_name_prefix=f"ipfs-{self.name}"
+                )
+            pool = self._pool
+        return list(pool.map(self._fetch_guarded, cids))
+
+    def _fetch_guarded(self, text: str) -> FetchResult:
+        try:
+            return self._fetch_one(text)
+        except Exception as exc:  # a bug must cost one token, not the batch
+            return FetchResult(
+                str(text), error=FETCH_ERROR, detail=f"internal error: {type(exc).__name__}: {exc}"
+            )
+
+    def _fetch_one(self, text: str) -> FetchResult:
+        raise NotImplementedError
 
 
 class UnavailableFetcher:

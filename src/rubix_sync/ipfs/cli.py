@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rubix_sync.errors import BlockFormatError
-from rubix_sync.ipfs.base import content_matches
+from rubix_sync.ipfs.base import PooledFetcher, content_matches
 from rubix_sync.ipfs.cid import parse_cid
 from rubix_sync.ipfs.rpc import classify_message
 from rubix_sync.models import (
@@ -40,7 +37,7 @@ def classify_stderr(stderr: str) -> str:
     return FETCH_ERROR
 
 
-class CliFetcher:
+class CliFetcher(PooledFetcher):
     """Fetch files by running ``<ipfs_bin> cat --offline <cid>``."""
 
     name = "cli"
@@ -53,39 +50,14 @@ class CliFetcher:
         timeout: float = 10.0,
         concurrency: int = 4,
     ) -> None:
+        super().__init__(concurrency)
         self.repo = Path(repo)
         self.ipfs_bin = ipfs_bin
         self.timeout = timeout
-        self.concurrency = max(1, concurrency)
         self._env = dict(os.environ, IPFS_PATH=str(self.repo))
-        self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"CliFetcher({str(self.repo)!r}, ipfs_bin={self.ipfs_bin!r})"
-
-    def close(self) -> None:
-        with self._lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
-
-    def fetch_many(self, cids: Sequence[str]) -> list[FetchResult]:
-        if len(cids) <= 1 or self.concurrency == 1:
-            return [self._fetch_guarded(c) for c in cids]
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="ipfs-cli")
-            pool = self._pool
-        return list(pool.map(self._fetch_guarded, cids))
-
-    def _fetch_guarded(self, text: str) -> FetchResult:
-        try:
-            return self._fetch_one(text)
-        except Exception as exc:  # a bug must cost one token, not the batch
-            return FetchResult(
-                str(text), error=FETCH_ERROR, detail=f"internal error: {type(exc).__name__}: {exc}"
-            )
 
     def _fetch_one(self, text: str) -> FetchResult:
         try:

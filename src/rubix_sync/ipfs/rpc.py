@@ -14,9 +14,6 @@ mapped to a failure kind (``not found`` -> ``not_found``, an invalid path/CID ->
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -35,7 +32,7 @@ from rubix_sync.errors import (
     RepoUnreadableError,
     redact,
 )
-from rubix_sync.ipfs.base import content_matches
+from rubix_sync.ipfs.base import PooledFetcher, content_matches
 from rubix_sync.ipfs.cid import parse_cid
 from rubix_sync.ipfs.unixfs import DEFAULT_MAX_FILE_SIZE
 from rubix_sync.models import (
@@ -126,7 +123,7 @@ def classify_message(message: str) -> str | None:
     return None
 
 
-class RpcFetcher:
+class RpcFetcher(PooledFetcher):
     """Fetch files with ``POST /api/v0/cat?arg=<cid>&offline=true``."""
 
     name = "rpc"
@@ -141,9 +138,9 @@ class RpcFetcher:
         backoff: float = 0.2,
         max_file_size: int = DEFAULT_MAX_FILE_SIZE,
     ) -> None:
+        super().__init__(concurrency)
         self.api_url = api_url_from_multiaddr(api_url)
         self.timeout = timeout
-        self.concurrency = max(1, concurrency)
         self.retries = max(1, retries)
         self.backoff = backoff
         self.max_file_size = max_file_size
@@ -155,8 +152,6 @@ class RpcFetcher:
             ),
             trust_env=False,
         )
-        self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
 
     @classmethod
     def from_repo(cls, repo: Path, **kwargs: float | int) -> RpcFetcher:
@@ -186,28 +181,8 @@ class RpcFetcher:
             ) from None
 
     def close(self) -> None:
-        with self._lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
+        super().close()
         self._client.close()
-
-    def fetch_many(self, cids: Sequence[str]) -> list[FetchResult]:
-        if len(cids) <= 1 or self.concurrency == 1:
-            return [self._fetch_guarded(c) for c in cids]
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="ipfs-rpc")
-            pool = self._pool
-        return list(pool.map(self._fetch_guarded, cids))
-
-    def _fetch_guarded(self, text: str) -> FetchResult:
-        try:
-            return self._fetch_one(text)
-        except Exception as exc:  # a bug must cost one token, not the batch
-            return FetchResult(
-                str(text), error=FETCH_ERROR, detail=f"internal error: {type(exc).__name__}: {exc}"
-            )
 
     # ------------------------------------------------------------------ one CID
 

@@ -74,7 +74,7 @@ class _Running:
     correlation_id: str
     started: float
     size_bytes: int
-    retry_of: object | None = None  # ProcessedState when retrying failed fetches
+    is_retry: bool = False  # only an unchanged database's failed fetches, fetched again
     records: int = 0
     ipfs_success: int = 0
     ipfs_failed: int = 0
@@ -251,7 +251,6 @@ class Runner:
                 self.db.begin_database(
                     self.record_machine, db_path, node.name, fp, keep_checkpoint=resume
                 )
-                state = None
         self._next_id += 1
         task = DatabaseTask(
             task_id=self._next_id,
@@ -275,7 +274,7 @@ class Runner:
             correlation_id=uuid.uuid4().hex[:8],
             started=time.monotonic(),
             size_bytes=size,
-            retry_of=state if retry_rows is not None else None,
+            is_retry=retry_rows is not None,
             lease_until=leased_at + self.settings.lease_ttl if self.db else float("inf"),
         )
         pool.submit(task)
@@ -294,7 +293,7 @@ class Runner:
             )
         elif kind == "start":
             run.pid = message[3]  # type: ignore[assignment]
-            if run.retry_of is not None:
+            if run.is_retry:
                 self.bus.emit(
                     DatabaseSkipped(
                         node=node.name,
@@ -349,7 +348,7 @@ class Runner:
                     records,
                     machine_name=self.record_machine,
                     db_path=db_path,
-                    checkpoint=checkpoint if run.retry_of is None else None,
+                    checkpoint=None if run.is_retry else checkpoint,
                 )
             except SinkError as exc:
                 run.error = f"central database rejected a batch: {exc}"
@@ -429,18 +428,11 @@ class Runner:
             )
             return
         duration = time.monotonic() - run.started
-        totals = (run.records, run.ipfs_success, run.ipfs_failed, run.validation_failed)
-        prior = run.retry_of
-        if prior is not None:  # a retry: fold the newly fetched tokens into the earlier totals
-            fixed = run.ipfs_success
-            totals = (
-                prior.record_count,  # type: ignore[attr-defined]
-                prior.ipfs_success_count + fixed,  # type: ignore[attr-defined]
-                max(0, prior.ipfs_fail_count - fixed),  # type: ignore[attr-defined]
-                prior.validation_error_count + run.validation_failed,  # type: ignore[attr-defined]
-            )
         if self.db is not None:
             try:
+                # what the central database holds for the node, whatever earlier runs, a resume
+                # or this retry wrote (this run's own numbers go to DatabaseFinished)
+                totals = self.db.node_totals(self.record_machine, node.name)
                 self.db.finish_database(
                     self.record_machine,
                     str(node.db_path),
@@ -457,7 +449,7 @@ class Runner:
                 self._error("database", f"could not record {node.name} as done: {exc}", {})
             self.db.release_lease(str(node.db_path), self.holder)
         self.counters.databases_done += 1
-        if prior is not None:
+        if run.is_retry:
             self.counters.databases_skipped += 1
             return
         self.bus.emit(

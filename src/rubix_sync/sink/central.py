@@ -400,6 +400,22 @@ class CentralDB:
             stmt = stmt.where(t.c.machine_name == machine_name)
         return int(self._tx("counting records", lambda conn: conn.execute(stmt).scalar_one()))
 
+    def node_totals(self, machine_name: str, node_name: str) -> tuple[int, int, int, int]:
+        """(records, fetched, not fetched, fetched but invalid) held for one node: the truth
+        for ``ProcessedDatabases`` whatever runs, resumes and retries wrote them."""
+        t = self.schema.tokens
+        fetched = sa.case((t.c.ipfs_fetched == sa.true(), 1), else_=0)
+        invalid = sa.case(
+            (sa.and_(t.c.ipfs_fetched == sa.true(), t.c.validation_errors.is_not(None)), 1),
+            else_=0,
+        )
+        stmt = sa.select(sa.func.count(), sa.func.sum(fetched), sa.func.sum(invalid)).where(
+            t.c.machine_name == machine_name, t.c.node_name == node_name
+        )
+        row = self._tx("counting a node's records", lambda conn: conn.execute(stmt).one())
+        total, ok, bad = int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+        return total, ok, total - ok, bad
+
     # ------------------------------------------------------------------ leases
     def try_acquire_lease(
         self,
