@@ -16,6 +16,7 @@ re-raised ``from exc``, so callers sort them by kind, not by driver::
         ├── RepoUnreadableError   a fetcher cannot read this node's repo (badger, missing, ...)
         ├── BlockFormatError      malformed or truncated dag-pb / UnixFS / CID
         └── SinkError             central database unreachable or rejected a statement
+            └── LeaseLostError    another machine took over the database being written
 
 Messages name the thing and the fix, and never carry a secret: use :func:`redact` on anything
 that might hold a URL with a password or a bot token.
@@ -97,3 +98,7 @@ class BlockFormatError(TerminalError):
 
 class SinkError(TerminalError):
     """The central database is unreachable or rejected a statement."""
+
+
+class LeaseLostError(SinkError):
+    """A batch was refused because this process no longer holds the database's lease."""

@@ -275,3 +275,23 @@ def test_many_workers_share_the_pool_without_deadlock(central: CentralDB) -> Non
         central.get_processed("vm-1", f"/d/node{w}/Rubix/rubix.db").status == "COMPLETED"
         for w in range(12)
     )
+
+
+def test_write_under_a_lost_lease_writes_nothing(central: CentralDB) -> None:
+    from rubix_sync.errors import LeaseLostError
+
+    from .conftest import make_record
+
+    a, b = "vm-1:101:s1", "vm-2:202:s2"
+    assert central.try_acquire_lease(DB, a, 0.2)
+    central.write_batch([make_record(1)], machine_name="m", db_path=DB, checkpoint=None,
+                        lease_holder=a)  # fmt: skip
+    time.sleep(0.4)
+    assert central.try_acquire_lease(DB, b, 60)  # a's lease expired and b took it over
+    with pytest.raises(LeaseLostError, match="no longer held by vm-1"):
+        central.write_batch([make_record(2)], machine_name="m", db_path=DB, checkpoint=None,
+                            lease_holder=a)  # fmt: skip
+    assert central.count_records() == 1
+    central.write_batch([make_record(2)], machine_name="m", db_path=DB, checkpoint=None,
+                        lease_holder=b)  # fmt: skip
+    assert central.count_records() == 2

@@ -22,7 +22,14 @@ from typing import cast
 
 from ..config import Settings
 from ..discover import discover_nodes
-from ..errors import ConfigError, RubixSyncError, SinkError, SourceError, redact
+from ..errors import (
+    ConfigError,
+    LeaseLostError,
+    RubixSyncError,
+    SinkError,
+    SourceError,
+    redact,
+)
 from ..events import (
     BatchWritten,
     DatabaseFinished,
@@ -349,7 +356,11 @@ class Runner:
                     machine_name=self.record_machine,
                     db_path=db_path,
                     checkpoint=None if run.is_retry else checkpoint,
+                    lease_holder=self.holder,
                 )
+            except LeaseLostError:
+                self._lost(run)
+                return
             except SinkError as exc:
                 run.error = f"central database rejected a batch: {exc}"
                 self.counters.sql_errors += len(records)
@@ -552,6 +563,11 @@ class Runner:
         if self.db.renew_lease(str(run.task.node.db_path), self.holder, self.settings.lease_ttl):
             run.lease_until = t0 + self.settings.lease_ttl
         else:  # another machine holds it: ours expired while this machine stalled
+            self._lost(run)
+
+    def _lost(self, run: _Running) -> None:
+        """Another machine took ``run``'s database over: stop writing it, say so once."""
+        if not run.lost:
             run.lost = True
             node = run.task.node
             self._error(

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from ..errors import SinkError
+from ..errors import LeaseLostError, SinkError
 from ..models import Counters, TokenRecord
 from . import _url
 from ._errors import driver_message, run_with_retry
@@ -291,12 +291,15 @@ class CentralDB:
         machine_name: str,
         db_path: str,
         checkpoint: str | None,
+        lease_holder: str | None = None,
     ) -> None:
         """Upsert ``records`` and move the database's checkpoint, in ONE transaction.
 
         ``checkpoint=None`` leaves ``ProcessedDatabases`` alone (e.g. retrying failed fetches
         of an unchanged database). A string requires :meth:`begin_database` to have run.
-        Retried on transient errors; the batch is all or nothing.
+        With ``lease_holder``, the transaction first touches that holder's lease row (locking
+        it until commit) and raises :class:`LeaseLostError`, writing nothing, when another
+        holder has taken the database over. Retried on transient errors; all or nothing.
         """
         try:
             rows = to_rows(records, self._convert_synced_at, self.dialect.dedupe_batch)
@@ -309,7 +312,19 @@ class CentralDB:
             .values(checkpoint=checkpoint)
         )
 
+        leases = self.schema.leases
+        touch = (
+            leases.update()
+            .where(leases.c.db_path == db_path, leases.c.holder == lease_holder)
+            .values(heartbeat=self.dialect.utc_now())
+        )
+
         def op(conn: sa.Connection) -> None:
+            if lease_holder is not None and conn.execute(touch).rowcount != 1:
+                raise LeaseLostError(
+                    f"The lease on {db_path} is no longer held by {lease_holder}: another "
+                    "machine has taken this database over; this batch was not written."
+                )
             if rows:
                 self._upserter.upsert(conn, rows)
             if checkpoint is not None and conn.execute(move).rowcount != 1:
