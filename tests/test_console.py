@@ -60,6 +60,8 @@ def test_live_display_tracks_nodes_and_finishes():
             fetcher="blockstore",
         )
     )
+    overall = display._progress.tasks[0]
+    assert overall.fields["rate"].startswith("100 records, ")  # moves on between Progress events
     display(
         ev.DatabaseFinished(
             node="node1",

@@ -32,6 +32,8 @@ class ProgressDisplay:
         self._progress: Progress | None = None
         self._overall: TaskID | None = None
         self._nodes: dict[str, TaskID] = {}
+        self._records = 0
+        self._started = 0.0
 
     def __call__(self, event: ev.Event) -> None:
         if not self.live:
@@ -57,6 +59,7 @@ class ProgressDisplay:
                 transient=False,
             )
             self._progress.start()
+            self._records, self._started = 0, event.ts
             self._overall = self._progress.add_task(
                 "databases", total=event.total_databases, rate=""
             )
@@ -72,11 +75,19 @@ class ProgressDisplay:
             task = self._nodes.get(event.node)
             if task is not None:
                 p.advance(task, event.records)
+            # between Progress events, move the overall count on by the batches written; the
+            # next Progress event sets it to the pipeline's counters again
+            self._records += event.records
+            elapsed = max(event.ts - self._started, 1e-9)
+            p.update(
+                self._overall, rate=f"{self._records:,} records, {self._records / elapsed:,.0f}/s"
+            )
         elif isinstance(event, (ev.DatabaseFinished, ev.DatabaseSkipped)):
             task = self._nodes.pop(event.node, None)
             if task is not None:
                 p.remove_task(task)
         elif isinstance(event, ev.Progress):
+            self._records = event.counters.records
             p.update(
                 self._overall,
                 completed=event.counters.databases_done,

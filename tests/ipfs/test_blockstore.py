@@ -184,16 +184,23 @@ def test_does_not_write_into_repo(writer: FlatfsWriter) -> None:
     assert sorted((p, p.stat().st_mtime_ns) for p in writer.repo.rglob("*")) == snapshot
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_permission_denied_is_unreadable(writer: FlatfsWriter) -> None:
-    cid = writer.put_file(b"secret")
-    path = writer.block_path(cid)
-    path.chmod(0)
-    try:
-        [r] = BlockstoreFetcher(writer.repo).fetch_many([cid])
-    finally:
-        path.chmod(0o644)
-    assert r.error == FETCH_UNREADABLE_REPO
+def test_permission_denied_is_unreadable() -> None:
+    from nobody import as_nobody, shared_tmp
+
+    def fetch(repo: Path, cids: list[str]) -> list[tuple[str | None, str | None]]:
+        return [(r.error, r.detail) for r in BlockstoreFetcher(repo).fetch_many(cids)]
+
+    with shared_tmp() as base:
+        w = FlatfsWriter(base / ".ipfs")
+        w.init_repo()
+        for p in [w.repo, *w.repo.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        secret, public = w.put_file(b"secret"), w.put_file(b"public")
+        w.block_path(secret).chmod(0)
+        w.block_path(public).chmod(0o644)
+        (err_secret, _), (err_public, _) = as_nobody(fetch, w.repo, [secret, public])
+    assert err_secret == FETCH_UNREADABLE_REPO
+    assert err_public is None
 
 
 def _mutate(block: bytes, pos: int, val: int, cut: bool) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
@@ -114,16 +113,21 @@ def test_sqlite_path_is_a_folder(tmp_path) -> None:
         CentralDB.connect(f"sqlite:///{tmp_path}")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere: permissions not enforced")
-def test_sqlite_read_only_folder(tmp_path) -> None:  # pragma: no cover - root in this sandbox
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
-    try:
-        with pytest.raises(SinkError, match="not writable"):
-            CentralDB.connect(f"sqlite:///{ro / 'central.db'}")
-    finally:
-        ro.chmod(0o700)
+def test_sqlite_read_only_folder() -> None:
+    from nobody import ChildRaised, as_nobody, shared_tmp
+
+    def connect(url: str) -> None:
+        CentralDB.connect(url)
+
+    with shared_tmp() as base:
+        ro = base / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        with pytest.raises((SinkError, ChildRaised)) as info:
+            as_nobody(connect, f"sqlite:///{ro / 'central.db'}")
+    if isinstance(info.value, ChildRaised):
+        assert info.value.type_name == "SinkError"
+    assert "not writable" in str(info.value)
 
 
 def test_not_a_sqlite_file_is_sink_error(tmp_path) -> None:
@@ -211,3 +215,19 @@ def test_pg_lock_timeout_is_transient_and_retried(pg_url: str, caplog) -> None:
         assert retries and "lock timeout" in retries[0].getMessage()
     finally:
         db.close()
+
+
+def test_postgres_sessions_abort_transactions_left_idle(pg_url: str) -> None:
+    db = CentralDB.connect(pg_url, idle_transaction_timeout=7.5)
+    try:
+        with db.engine.connect() as conn:
+            value = conn.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar()
+        assert value == "7500ms"
+    finally:
+        db.close()
+    plain = CentralDB.connect(pg_url)
+    try:
+        with plain.engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar() == "0"
+    finally:
+        plain.close()

@@ -126,7 +126,9 @@ class Runner:
                 f"No Rubix node databases (Rubix/rubix.db) found under {roots}. Check --root."
             )
         if not s.dry_run:
-            self.db = CentralDB.connect(s.database_url_value())
+            self.db = CentralDB.connect(
+                s.database_url_value(), idle_transaction_timeout=s.lease_ttl
+            )
         self.counters.total_databases = len(nodes)
         session_id = (
             self.db.start_session(self.identity.machine_name, self.identity.public_ip, len(nodes))

@@ -86,8 +86,13 @@ class CentralDB:
         create: bool = True,
         retry_attempts: int = 4,
         retry_wait: float = 0.2,
+        idle_transaction_timeout: float | None = None,
     ) -> CentralDB:
         """Open (and unless ``create=False``, create or migrate) the central database.
+
+        ``idle_transaction_timeout`` (seconds; the runner passes its lease TTL): where the
+        server supports it, a transaction left idle that long by a frozen process is aborted,
+        so the lease row it locked while writing a batch can be taken over.
 
         ``None`` means the embedded SQLite file ``rubix_sync.db`` in the working directory.
         Raises ``ConfigError`` (bad URL), ``MissingDependencyError`` (driver not installed) or
@@ -109,6 +114,13 @@ class CentralDB:
                 f"Invalid database URL {_url.safe(parsed)}: {driver_message(exc)}"
             ) from exc
         dialect.on_engine(engine)
+        if idle_transaction_timeout and dialect.idle_transaction_timeout_sql:
+            _on_connect_run(
+                engine,
+                dialect.idle_transaction_timeout_sql.format(
+                    ms=max(1000, int(idle_transaction_timeout * 1000))
+                ),
+            )
         try:
             if create:
                 ensure_schema(engine, build_schema(dialect))
@@ -505,3 +517,14 @@ def _fetch_all(stmt: sa.Select[Any]) -> Callable[[sa.Connection], Sequence[sa.Ro
         return conn.execute(stmt).all()
 
     return run
+
+
+def _on_connect_run(engine: sa.Engine, sql: str) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _setup(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(sql)
+        finally:
+            cur.close()
+        dbapi_conn.commit()

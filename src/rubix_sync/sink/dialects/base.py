@@ -71,6 +71,9 @@ class Dialect:
     """Does this driver error mean "retry" (busy, deadlock, connection dropped...)?"""
     operational_is_transient: bool = True
     """Treat every DB-API ``OperationalError`` as transient (not SQLite's: "no such table"...)."""
+    idle_transaction_timeout_sql: str | None = None
+    """Statement (with ``{ms}``) run on each new connection so the server aborts a transaction
+    left idle by a frozen client, releasing its lease row lock; None where there is none."""
     prepare_url: Callable[[sa.URL], sa.URL] = field(default=lambda url: url)
     """Fill in defaults on the URL (ODBC driver name...)."""
 

@@ -141,6 +141,7 @@ DIALECT = Dialect(
     plus_seconds=_plus_seconds,
     insert_if_missing=_insert_if_missing,
     lock_row=_lock_row,
+    idle_transaction_timeout_sql="SET idle_in_transaction_session_timeout = {ms}",
     engine_kwargs=_engine_kwargs,
     on_engine=_on_engine,
     is_transient=_is_transient,
