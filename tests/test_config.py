@@ -122,3 +122,17 @@ def test_identity_from_settings_and_detection_switch(ip_server):
     assert resolve_identity(s).label() == "vm-1"
     s = Settings(machine_name="vm-1", public_ip="192.0.2.1")
     assert resolve_identity(s).label() == "vm-1 (192.0.2.1)"
+
+
+def test_log_rotation_from_toml_overrides_the_guides_defaults(tmp_path):
+    from rubix_sync.app import rotation_config
+
+    cfg = write(tmp_path / "c.toml", "[log_rotation.main]\nmax_mb = 5\nbackups = 3\n")
+    settings, _ = load_settings({"config": cfg})
+    rotation = rotation_config(settings)
+    assert (rotation.main.max_bytes, rotation.main.backups) == (5 * 1024 * 1024, 3)
+    assert rotation.main.keep_days == 31  # unset: the default stays
+    assert rotation.errors.max_bytes == 50 * 1024 * 1024 and rotation.errors.backups == 50
+    bad = write(tmp_path / "bad.toml", "[log_rotation.main]\nmax_gb = 5\n")
+    with pytest.raises(ConfigError, match="log_rotation"):
+        load_settings({"config": bad})

@@ -11,7 +11,7 @@ import logging
 import shutil
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,6 +22,9 @@ from .events import EventBus
 from .identity import Identity, resolve_identity
 from .pipeline import sync
 from .pipeline.runner import SyncResult
+
+if TYPE_CHECKING:
+    from .observe import RotationConfig
 
 log = logging.getLogger("rubix_sync.main")
 
@@ -41,7 +44,7 @@ def run_app(
     identity = resolve_identity(settings)
     bus = EventBus()
     with ExitStack() as stack:
-        handle = setup_logging(settings.logs_dir)
+        handle = setup_logging(settings.logs_dir, rotation=rotation_config(settings))
         stack.callback(handle.close)
         bus.subscribe(LogListener(identity.machine_name))
         if settings.metrics_port is not None:
@@ -60,6 +63,26 @@ def run_app(
     database = redact(url) if url else str(Path(DEFAULT_DATABASE_FILE).resolve())
     click.echo(format_summary(result, database=database, logs_dir=str(settings.logs_dir)))
     return result
+
+
+def rotation_config(settings: Settings) -> RotationConfig:
+    """The guide's rotation defaults, with the operator's ``log_rotation`` overrides."""
+    import dataclasses
+
+    from .observe import FileLimits, RotationConfig
+
+    base = RotationConfig()
+    changes: dict[str, FileLimits] = {}
+    for kind, limits in settings.log_rotation.items():
+        default: FileLimits = getattr(base, kind)
+        changes[kind] = FileLimits(
+            max_bytes=int(limits.max_mb * 1024 * 1024)
+            if limits.max_mb is not None
+            else default.max_bytes,
+            backups=limits.backups if limits.backups is not None else default.backups,
+            keep_days=limits.keep_days if limits.keep_days is not None else default.keep_days,
+        )
+    return dataclasses.replace(base, **changes)
 
 
 def _subscribe_notifications(

@@ -35,6 +35,8 @@ def one_line_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except (ConfigError, SinkError) as exc:
             fail(str(exc), 2)
         except RubixSyncError as exc:
@@ -43,6 +45,9 @@ def one_line_errors(func: F) -> F:
             fail("interrupted", 130)
         except OSError as exc:
             fail(f"{exc.strerror or exc} ({exc.filename or ''})".strip(), 2)
+        except Exception as exc:  # a bug: one line here, the traceback in the errors log
+            log.exception("unexpected error")
+            fail(f"unexpected {type(exc).__name__}: {exc} (the traceback is in the errors log)", 1)
         return None
 
     return wrapper  # type: ignore[return-value]

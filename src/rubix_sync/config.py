@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -44,6 +44,15 @@ DEFAULT_IP_ENDPOINTS = (
     "https://ifconfig.me/ip",
     "https://icanhazip.com",
 )
+
+
+class LogLimits(BaseModel):
+    """Rotation of one kind of log file; unset keys keep the guide's default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    max_mb: float | None = Field(default=None, ge=0)
+    backups: int | None = Field(default=None, ge=0)
+    keep_days: int | None = Field(default=None, ge=1)
 
 
 class Settings(BaseSettings):
@@ -70,6 +79,11 @@ class Settings(BaseSettings):
     """HTTP endpoints answering the caller's IP as plain text, tried in order (2 s timeout each)."""
     logs_dir: Path = Path("logs")
     """Folder of the audit log files and the JSON event stream."""
+    log_rotation: dict[Literal["main", "debug", "errors", "component", "events"], LogLimits] = (
+        Field(default_factory=dict)
+    )
+    """Per kind of log file, ``max_mb``, ``backups`` and ``keep_days`` replacing the guide's
+    defaults (TOML table ``[log_rotation.main]`` ..., or JSON in the environment)."""
     workers: int = Field(default_factory=lambda: max(2, min(4, os.cpu_count() or 2)), ge=0)
     """Worker processes reading, fetching and validating databases in parallel (0: in-process)."""
     batch_size: int = Field(default=1000, ge=1, le=50_000)
