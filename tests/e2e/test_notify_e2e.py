@@ -317,6 +317,7 @@ def test_dead_bot_api_adds_at_most_the_flush_wait(
     undelivered = re.search(r"WARNING - .* (\d+) notification\(s\) not delivered", main_log)
     assert undelivered, main_log[-2000:]
     assert int(undelivered.group(1)) >= 1
+    assert main_log.count("notification(s) not delivered") == 1  # reported once, at the end
     assert_no_token(proc.stdout, proc.stderr, log_text(logs))
 
 

@@ -262,8 +262,7 @@ class NotificationListener:
             )
             self._send(text, KIND_COMPLETION)
         self._finish_deadline = time.monotonic() + self.config.flush_timeout
-        for report in self.flush():
-            report.log_undelivered(log)
+        self.flush()  # what could not be delivered is logged once, by close()
 
     # -- flush / close -------------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> list[DeliveryReport]:
