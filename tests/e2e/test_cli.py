@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -226,3 +227,56 @@ def test_sigterm_closes_session_as_interrupted(tmp_path: Path):
     engine.dispose()
     assert row.status == "INTERRUPTED"
     assert row.end_time is not None
+
+
+def _worker_pids(parent: int) -> list[int]:
+    """The sync's worker processes (children running multiprocessing's spawn main)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and b"spawn_main" in cmdline:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_a_killed_worker_costs_its_database_only(tmp_path: Path):
+    root = tmp_path / "nodes"
+    info = make_deployment(root, nodes=3, tokens_per_node=3000, faults=False, seed=21)
+    db = tmp_path / "central.db"
+    url = f"sqlite:///{db}"
+    env = {**os.environ, "RUBIX_SYNC_HEARTBEAT_INTERVAL": "0.2"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rubix_sync", "run", "--root", str(root), "--database", url,
+         "--batch-size", "20", "--workers", "2", "--no-progress"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    _wait_for_rows(url, proc, 100)
+    workers = _worker_pids(proc.pid)
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err  # finished, one database failed
+    assert "Traceback" not in err
+    assert "worker process died" in out
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        statuses = sorted(
+            r[0] for r in conn.execute(sa.text('SELECT status FROM "ProcessedDatabases"'))
+        )
+    engine.dispose()
+    assert statuses == ["COMPLETED", "COMPLETED", "FAILED"]
+    # the next run resumes the failed database from its checkpoint and completes everything
+    again = subprocess.run(
+        [sys.executable, "-m", "rubix_sync", "run", "--root", str(root), "--database", url,
+         "--no-progress"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "2 unchanged" in again.stdout
+    assert _count(url) == info.total_tokens
+    resumed = int(re.search(r"Records: ([\d,]+) ", again.stdout).group(1).replace(",", ""))
+    assert 0 < resumed < 3000  # only what the lost worker had not written yet

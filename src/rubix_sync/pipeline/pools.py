@@ -40,7 +40,7 @@ class InlinePool:
             except StopIteration:
                 self._current = None
 
-    def dead_workers(self) -> list[int]:
+    def reap(self) -> list[int]:
         return []
 
     def close(self, *, terminate: bool = False) -> None:
@@ -54,21 +54,11 @@ class ProcessPool:
     """``size`` spawned worker processes fed from one task queue; bounded result queue."""
 
     def __init__(self, size: int) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self._tasks: Any = ctx.Queue()
-        self._results: Any = ctx.Queue(maxsize=max(4, size * 3))
-        self._logs: Any = ctx.Queue()
-        self._procs = [
-            ctx.Process(
-                target=worker_main,
-                args=(self._tasks, self._results, self._logs),
-                name=f"rubix-sync-worker-{i}",
-                daemon=True,
-            )
-            for i in range(size)
-        ]
-        for proc in self._procs:
-            proc.start()
+        self._ctx = multiprocessing.get_context("spawn")
+        self._tasks: Any = self._ctx.Queue()
+        self._results: Any = self._ctx.Queue(maxsize=max(4, size * 3))
+        self._logs: Any = self._ctx.Queue()
+        self._procs = [self._start(i) for i in range(size)]
         self._log_thread = threading.Thread(target=self._drain_logs, daemon=True)
         self._log_thread.start()
 
@@ -82,9 +72,26 @@ class ProcessPool:
         except queue.Empty:
             return None
 
-    def dead_workers(self) -> list[int]:
-        """PIDs of workers that died without being asked to stop."""
-        return [p.pid for p in self._procs if p.exitcode is not None and p.pid is not None]
+    def _start(self, i: int) -> Any:
+        proc = self._ctx.Process(
+            target=worker_main,
+            args=(self._tasks, self._results, self._logs),
+            name=f"rubix-sync-worker-{i}",
+            daemon=True,
+        )
+        proc.start()
+        return proc
+
+    def reap(self) -> list[int]:
+        """PIDs of workers that died without being asked to stop; each is replaced, so the
+        tasks still queued are taken by the new one (the dead one's own task is lost)."""
+        dead = []
+        for i, proc in enumerate(self._procs):
+            if proc.exitcode is not None:
+                dead.append(proc.pid)
+                proc.close()
+                self._procs[i] = self._start(i)
+        return dead
 
     def _drain_logs(self) -> None:
         while True:

@@ -8,15 +8,13 @@ stopped. Databases are taken under a lease, so machines sharing node storage spl
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import socket
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -48,6 +46,7 @@ from ..identity import Identity
 from ..models import Counters, Node, RecordTuple, TokenRecord, TokenRow
 from ..sink import CentralDB
 from ..source import fingerprint
+from .leases import Leases
 from .pools import InlinePool, ProcessPool
 from .tasks import BatchStats, DatabaseTask, FetchOptions
 
@@ -107,8 +106,6 @@ class Runner:
         self.counters = Counters()
         self.failures: list[str] = []
         self.db: CentralDB | None = None
-        self.host = settings.host_name or socket.gethostname()
-        self.holder = f"{identity.machine_name}:{self.host}:{os.getpid()}"
         self.record_machine = settings.shared_storage or identity.machine_name
         self._running: dict[int, _Running] = {}
         self._next_id = 0
@@ -129,6 +126,7 @@ class Runner:
             self.db = CentralDB.connect(
                 s.database_url_value(), idle_transaction_timeout=s.lease_ttl
             )
+        self.leases = Leases(self.db, self.identity.machine_name, s.host_name, s.lease_ttl)
         self.counters.total_databases = len(nodes)
         session_id = (
             self.db.start_session(self.identity.machine_name, self.identity.public_ip, len(nodes))
@@ -227,13 +225,10 @@ class Runner:
             return True
         retry_rows: list[TokenRow] | None = None
         after: str | None = None
-        state = None
-        leased_at = time.monotonic()
+        lease_until = self.leases.acquire(db_path)
+        if lease_until is None:
+            return False
         if self.db is not None:
-            if not self.db.try_acquire_lease(
-                db_path, self.holder, self.settings.lease_ttl, is_dead=self._holder_is_dead
-            ):
-                return False
             state = self.db.get_processed(self.record_machine, db_path)
             if state is not None and state.status == "COMPLETED" and state.fingerprint == fp:
                 retry_rows = [
@@ -242,7 +237,7 @@ class Runner:
                     for rec in batch
                 ]
                 if not retry_rows:
-                    self.db.release_lease(db_path, self.holder)
+                    self.leases.release(db_path)
                     self.counters.databases_done += 1
                     self.counters.databases_skipped += 1
                     self.bus.emit(
@@ -250,9 +245,9 @@ class Runner:
                     )
                     return True
             else:
-                resume = (
+                resume = (  # a run killed, or a worker lost, part-way through it
                     state is not None
-                    and state.status == "IN_PROGRESS"
+                    and state.status in ("IN_PROGRESS", "FAILED")
                     and state.fingerprint == fp
                     and bool(state.checkpoint)
                 )
@@ -284,7 +279,7 @@ class Runner:
             started=time.monotonic(),
             size_bytes=size,
             is_retry=retry_rows is not None,
-            lease_until=leased_at + self.settings.lease_ttl if self.db else float("inf"),
+            lease_until=lease_until,
         )
         pool.submit(task)
         return True
@@ -296,12 +291,13 @@ class Runner:
         if run is None:
             return
         node = run.task.node
-        if kind == "fetcher":
+        if kind == "take":
+            run.pid = cast(int, message[2])
+        elif kind == "fetcher":
             self.bus.emit(
                 FetcherChosen(node=node.name, fetcher=str(message[2]), reason=str(message[3]))
             )
         elif kind == "start":
-            run.pid = message[3]  # type: ignore[assignment]
             if run.is_retry:
                 self.bus.emit(
                     DatabaseSkipped(
@@ -358,7 +354,7 @@ class Runner:
                     machine_name=self.record_machine,
                     db_path=db_path,
                     checkpoint=None if run.is_retry else checkpoint,
-                    lease_holder=self.holder,
+                    lease_holder=self.leases.holder,
                 )
             except LeaseLostError:
                 self._lost(run)
@@ -460,7 +456,7 @@ class Runner:
                 )
             except SinkError as exc:
                 self._error("database", f"could not record {node.name} as done: {exc}", {})
-            self.db.release_lease(str(node.db_path), self.holder)
+            self.leases.release(str(node.db_path))
         self.counters.databases_done += 1
         if run.is_retry:
             self.counters.databases_skipped += 1
@@ -515,7 +511,7 @@ class Runner:
                 )
             except SinkError as exc:
                 log.error("could not record %s as failed: %s", node.name, exc)
-            self.db.release_lease(str(node.db_path), self.holder)
+            self.leases.release(str(node.db_path))
         self.bus.emit(
             DatabaseFinished(
                 node=node.name,
@@ -559,11 +555,11 @@ class Runner:
 
     def _renew(self, run: _Running) -> None:
         """Extend ``run``'s lease; a lease already taken by another machine marks it lost."""
-        if self.db is None or run.lost:
+        if run.lost:
             return
-        t0 = time.monotonic()
-        if self.db.renew_lease(str(run.task.node.db_path), self.holder, self.settings.lease_ttl):
-            run.lease_until = t0 + self.settings.lease_ttl
+        lease_until = self.leases.renew(str(run.task.node.db_path))
+        if lease_until is not None:
+            run.lease_until = lease_until
         else:  # another machine holds it: ours expired while this machine stalled
             self._lost(run)
 
@@ -591,11 +587,8 @@ class Runner:
                 log.warning("could not renew the lease on %s: %s", run.task.node.db_path, exc)
         return not run.lost
 
-    def _holder_is_dead(self, holder: str) -> bool:
-        return _holder_is_dead(holder, self.host)
-
     def _check_workers(self, pool: InlinePool | ProcessPool) -> None:
-        dead = set(pool.dead_workers())
+        dead = set(pool.reap())
         if not dead:
             return
         for tid, run in list(self._running.items()):
@@ -609,8 +602,6 @@ class Runner:
                     error_type="other",
                     run=run,
                 )
-        if len(dead) and not self._running:
-            raise RuntimeError("worker processes died; see the errors log")
 
     def _progress(self, started: float) -> None:
         elapsed = time.monotonic() - started
@@ -626,26 +617,8 @@ class Runner:
         )
 
     def _release_all(self) -> None:
-        if self.db is None:
-            return
         for run in self._running.values():
-            with suppress(RubixSyncError):
-                self.db.release_lease(str(run.task.node.db_path), self.holder)
-
-
-def _holder_is_dead(holder: str, this_host: str) -> bool:
-    """A lease holder ``machine:host:pid`` on this host whose process no longer exists."""
-    _, _, rest = holder.partition(":")
-    host, _, pid_text = rest.rpartition(":")
-    if host != this_host or not pid_text.isdigit() or int(pid_text) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+            self.leases.release(str(run.task.node.db_path))
 
 
 def _row_of(rec: TokenRecord) -> TokenRow:

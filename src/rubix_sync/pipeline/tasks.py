@@ -2,8 +2,9 @@
 
 Messages are small picklable tuples; their first item names them:
 
+``("take", task_id, pid)``               a worker process took the task
 ``("fetcher", task_id, name, reason)``   the fetcher chosen for the node's repo
-``("start", task_id, estimate, pid)``    the node database is open
+``("start", task_id, estimate)``         the node database is open
 ``("batch", task_id, records, checkpoint, stats)``  one batch of TokenRecords, ready to write
 ``("done", task_id)``                    the database was read to its end
 ``("error", task_id, error_type, message)``  the database failed; the others go on

@@ -44,7 +44,7 @@ def process_task(task: DatabaseTask) -> Generator[Message, None, None]:
     try:
         yield ("fetcher", tid, choice.name, choice.reason)
         if task.retry_rows is not None:
-            yield ("start", tid, len(task.retry_rows), os.getpid())
+            yield ("start", tid, len(task.retry_rows))
             rows = task.retry_rows
             for i in range(0, len(rows), task.batch_size):
                 chunk = rows[i : i + task.batch_size]
@@ -54,7 +54,7 @@ def process_task(task: DatabaseTask) -> Generator[Message, None, None]:
             return
         try:
             with open_node_db(task.node) as source:
-                yield ("start", tid, source.estimate(), os.getpid())
+                yield ("start", tid, source.estimate())
                 for rows, checkpoint in source.iter_batches(task.batch_size, after=task.after):
                     records, stats = _build_batch(task, rows, choice.fetcher, choice.name)
                     yield ("batch", tid, records, checkpoint, stats)
@@ -155,5 +155,6 @@ def worker_main(task_queue: Any, result_queue: Any, log_queue: Any) -> None:
         task = task_queue.get()
         if task is None:
             return
+        _put(result_queue, ("take", task.task_id, os.getpid()), parent)
         for message in process_task(task):
             _put(result_queue, message, parent)
