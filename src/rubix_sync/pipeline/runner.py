@@ -43,12 +43,12 @@ from ..events import (
     ValidationFailed,
 )
 from ..identity import Identity
-from ..models import Counters, Node, RecordTuple, TokenRecord, TokenRow
+from ..models import Counters, Node, RecordTuple
 from ..sink import CentralDB
 from ..source import fingerprint
 from .leases import Leases
 from .pools import InlinePool, ProcessPool
-from .tasks import BatchStats, DatabaseTask, FetchOptions
+from .tasks import BatchStats, DatabaseTask, FetchOptions, RetrySource
 
 log = logging.getLogger("rubix_sync.sync")
 
@@ -223,7 +223,7 @@ class Runner:
         except (SourceError, OSError) as exc:
             self._database_failed(node, "", str(exc), 0.0)
             return True
-        retry_rows: list[TokenRow] | None = None
+        retry: RetrySource | None = None
         after: str | None = None
         lease_until = self.leases.acquire(db_path)
         if lease_until is None:
@@ -231,12 +231,13 @@ class Runner:
         if self.db is not None:
             state = self.db.get_processed(self.record_machine, db_path)
             if state is not None and state.status == "COMPLETED" and state.fingerprint == fp:
-                retry_rows = [
-                    _row_of(rec)
-                    for batch in self.db.iter_failed_fetches(self.record_machine, node.name)
-                    for rec in batch
-                ]
-                if not retry_rows:
+                if state.ipfs_fail_count:  # unchanged, but some content is still missing
+                    retry = RetrySource(
+                        self.settings.database_url_value(),
+                        self.record_machine,
+                        state.ipfs_fail_count,
+                    )
+                else:
                     self.leases.release(db_path)
                     self.counters.databases_done += 1
                     self.counters.databases_skipped += 1
@@ -270,7 +271,7 @@ class Runner:
                 concurrency=self.settings.fetch_concurrency,
             ),
             after=after,
-            retry_rows=retry_rows,
+            retry=retry,
         )
         self._running[task.task_id] = _Running(
             task=task,
@@ -278,7 +279,7 @@ class Runner:
             correlation_id=uuid.uuid4().hex[:8],
             started=time.monotonic(),
             size_bytes=size,
-            is_retry=retry_rows is not None,
+            is_retry=retry is not None,
             lease_until=lease_until,
         )
         pool.submit(task)
@@ -619,21 +620,6 @@ class Runner:
     def _release_all(self) -> None:
         for run in self._running.values():
             self.leases.release(str(run.task.node.db_path))
-
-
-def _row_of(rec: TokenRecord) -> TokenRow:
-    return TokenRow(
-        token_type=rec.token_type,
-        token_id=rec.token_id,
-        did=rec.did,
-        owned=rec.owned,
-        token_status=rec.token_status,
-        token_value=rec.token_value,
-        parent_token_id=rec.parent_token_id,
-        ft_name=rec.ft_name,
-        creator_did=rec.creator_did,
-        source_updated_at=rec.source_updated_at,
-    )
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..models import Node, TokenRow
+from ..models import Node
 
 
 @dataclass(slots=True)
@@ -27,6 +27,17 @@ class FetchOptions:
 
 
 @dataclass(slots=True)
+class RetrySource:
+    """Where a worker reads an unchanged database's failed fetches: the central database
+    itself, page by page, so memory stays flat however many there are."""
+
+    database_url: str | None = field(repr=False)
+    machine_name: str
+    expected: int
+    """How many failed fetches ProcessedDatabases counts (for the progress estimate)."""
+
+
+@dataclass(slots=True)
 class DatabaseTask:
     task_id: int
     node: Node
@@ -36,8 +47,8 @@ class DatabaseTask:
     fetch: FetchOptions
     after: str | None = None
     """Checkpoint to resume after (``full`` mode)."""
-    retry_rows: list[TokenRow] | None = None
-    """When set, only these rows are fetched again (an unchanged database's failed fetches)."""
+    retry: RetrySource | None = None
+    """When set, only the node's failed fetches are fetched again (the database is unchanged)."""
 
 
 @dataclass(slots=True)

@@ -12,14 +12,14 @@ import os
 import queue
 import signal
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import RubixSyncError, SourceBusyError, redact
 from ..ipfs import select_fetcher
 from ..ipfs.base import Fetcher
-from ..models import RecordTuple, TokenRow
+from ..models import RecordTuple, TokenRecord, TokenRow
 from ..observe import worker_log_queue_handler
 from ..source import open_node_db
 from ..validate import validate_token
@@ -43,12 +43,10 @@ def process_task(task: DatabaseTask) -> Generator[Message, None, None]:
     )
     try:
         yield ("fetcher", tid, choice.name, choice.reason)
-        if task.retry_rows is not None:
-            yield ("start", tid, len(task.retry_rows))
-            rows = task.retry_rows
-            for i in range(0, len(rows), task.batch_size):
-                chunk = rows[i : i + task.batch_size]
-                records, stats = _build_batch(task, chunk, choice.fetcher, choice.name)
+        if task.retry is not None:
+            yield ("start", tid, task.retry.expected)
+            for rows in _failed_fetches(task):
+                records, stats = _build_batch(task, rows, choice.fetcher, choice.name)
                 yield ("batch", tid, records, None, stats)
             yield ("done", tid)
             return
@@ -71,6 +69,36 @@ def process_task(task: DatabaseTask) -> Generator[Message, None, None]:
         yield ("done", tid)
     finally:
         choice.fetcher.close()
+
+
+def _failed_fetches(task: DatabaseTask) -> Iterator[list[TokenRow]]:
+    """The node's records whose content was not fetched, as rows, one page at a time."""
+    from ..sink import CentralDB  # only retry tasks need the central-database stack
+
+    assert task.retry is not None
+    db = CentralDB.connect(task.retry.database_url, create=False)
+    try:
+        for page in db.iter_failed_fetches(
+            task.retry.machine_name, task.node.name, task.batch_size
+        ):
+            yield [_row_of(rec) for rec in page]
+    finally:
+        db.close()
+
+
+def _row_of(rec: TokenRecord) -> TokenRow:
+    return TokenRow(
+        token_type=rec.token_type,
+        token_id=rec.token_id,
+        did=rec.did,
+        owned=rec.owned,
+        token_status=rec.token_status,
+        token_value=rec.token_value,
+        parent_token_id=rec.parent_token_id,
+        ft_name=rec.ft_name,
+        creator_did=rec.creator_did,
+        source_updated_at=rec.source_updated_at,
+    )
 
 
 def _build_batch(
