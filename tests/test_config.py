@@ -41,17 +41,17 @@ def test_config_file_from_env_and_roots_split(tmp_path, monkeypatch):
 
 
 def test_database_url_never_prints(tmp_path):
-    settings, _ = load_settings({"database_url": "postgresql://u:hunter2secret@h/db"})
-    assert "hunter2secret" not in repr(settings)
-    assert "hunter2secret" not in str(settings.model_dump())
-    assert settings.database_url_value() == "postgresql://u:hunter2secret@h/db"
+    settings, _ = load_settings({"database_url": "postgresql://u:hunter2example@h/db"})
+    assert "hunter2example" not in repr(settings)
+    assert "hunter2example" not in str(settings.model_dump())
+    assert settings.database_url_value() == "postgresql://u:hunter2example@h/db"
 
 
 def test_loose_permissions_warn(tmp_path, caplog):
-    cfg = write(tmp_path / "c.toml", 'database_url = "postgresql://u:pw123456@h/db"\n', 0o644)
+    cfg = write(tmp_path / "c.toml", 'database_url = "postgresql://u:examplepw12@h/db"\n', 0o644)
     load_settings({"config": cfg})
     assert any("chmod 600" in r.getMessage() for r in caplog.records)
-    assert not any("pw123456" in r.getMessage() for r in caplog.records)
+    assert not any("examplepw12" in r.getMessage() for r in caplog.records)
     caplog.clear()
     cfg.chmod(0o600)
     load_settings({"config": cfg})

@@ -66,12 +66,12 @@ def test_bad_database_url(tmp_path: Path, small_root: Path):
 
 
 def test_unreachable_database_hides_password(tmp_path: Path, small_root: Path):
-    url = "postgresql+psycopg://sync:s3cretPassw0rd@127.0.0.1:1/rubix"
+    url = "postgresql+psycopg://sync:examplePassw0rd@127.0.0.1:1/rubix"
     proc = cli("run", "--root", str(small_root), "--database", url, cwd=tmp_path)
     assert_one_line_error(proc, 2)
-    assert "s3cretPassw0rd" not in proc.stderr + proc.stdout
+    assert "examplePassw0rd" not in proc.stderr + proc.stdout
     for log in (tmp_path / "logs").glob("*"):
-        assert "s3cretPassw0rd" not in log.read_text()
+        assert "examplePassw0rd" not in log.read_text()
 
 
 def test_missing_optional_driver(tmp_path: Path, small_root: Path):

@@ -122,13 +122,13 @@ def test_unreachable_database_exit_2_without_password():
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    url = f"postgresql+psycopg://fleet:s3cretpw@127.0.0.1:{port}/nothing"
+    url = f"postgresql+psycopg://fleet:examplepw1@127.0.0.1:{port}/nothing"
     for args in (["status"], ["report", "errors"], ["dashboard"]):
         r = cli(*args, "--database", url)
         assert r.exit_code == 2, r.output
         assert len(r.output.splitlines()) == 1
         assert r.output.startswith("Error: Cannot use the central database ")
-        assert "s3cretpw" not in r.output
+        assert "examplepw1" not in r.output
         assert "***" in r.output
 
 

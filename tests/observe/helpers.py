@@ -8,9 +8,9 @@ from pathlib import Path
 from rubix_sync.observe import LINE_RE
 
 LINE = re.compile(LINE_RE)
-BOT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"
-DB_URL = "postgresql://sync:S3cretPw0rd@db.internal:5432/rubix"
-SECRETS = ("S3cretPw0rd", "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ")
+BOT_TOKEN = "123456789:exampleAAHdqTcvCH1vGWJxfSeofSAs0K5PAL"
+DB_URL = "postgresql://sync:ExamplePw0rd@db.internal:5432/rubix"
+SECRETS = ("ExamplePw0rd", "exampleAAHdqTcvCH1vGWJxfSeofSAs0K5PAL")
 
 
 def read_all(logs_dir: Path) -> dict[str, str]:

@@ -88,10 +88,10 @@ def test_no_secret_reaches_any_file(handle: LoggingHandle) -> None:
     except SinkError:
         sql_log.exception("write failed for %s", DB_URL)
     try:
-        raise RuntimeError(f"telegram https://api.telegram.org/bot{BOT_TOKEN}/sendMessage")
+        raise RuntimeError(f"telegram https://api.telegram.example/bot{BOT_TOKEN}/sendMessage")
     except RuntimeError:
         main_log.error("notify failed", exc_info=True)
-    main_log.warning("odbc Driver=x;Server=y;PWD=S3cretPw0rd;", stack_info=True)
+    main_log.warning("odbc Driver=x;Server=y;PWD=ExamplePw0rd;", stack_info=True)
     with pytest.raises(ValueError), OperationContext("CONNECT", "SQL", sql_log):
         raise ValueError(f"bad url {DB_URL}")
     files = read_all(handle.logs_dir)

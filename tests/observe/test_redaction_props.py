@@ -60,7 +60,7 @@ def test_console_handler_uses_the_same_format(
     handle = setup_logging(tmp_path / "logs", level_console=logging.WARNING)
     try:
         logging.getLogger("rubix_sync.ipfs").info("quiet")
-        logging.getLogger("rubix_sync.ipfs").warning("loud %s", "https://u:pw123456@h/x")
+        logging.getLogger("rubix_sync.ipfs").warning("loud %s", "https://u:examplepw123456@h/x")
     finally:
         handle.close()
     err = capsys.readouterr().err

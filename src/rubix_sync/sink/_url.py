@@ -14,8 +14,8 @@ from .dialects import SCHEMES, Dialect, for_kind
 DEFAULT_SQLITE_FILE = "rubix_sync.db"
 
 _EXAMPLES = (
-    "sqlite:///path/to/rubix_sync.db, postgresql://USER:PASSWORD@HOST:5432/DB or "
-    "mssql+pyodbc://USER:PASSWORD@HOST/DB"
+    "sqlite:///path/to/rubix_sync.db, postgresql://USER:YOUR_PASSWORD@HOST:5432/DB or "
+    "mssql+pyodbc://USER:YOUR_PASSWORD@HOST/DB"
 )
 
 
