@@ -245,6 +245,8 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, help="where to generate (default: a temporary dir)")
     args = ap.parse_args()
 
+    if args.dir:
+        Path(args.dir).mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="bench_analyze_", dir=args.dir))
     try:
         logs = root / "logs"
