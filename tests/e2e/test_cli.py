@@ -280,3 +280,37 @@ def test_a_killed_worker_costs_its_database_only(tmp_path: Path):
     assert _count(url) == info.total_tokens
     resumed = int(re.search(r"Records: ([\d,]+) ", again.stdout).group(1).replace(",", ""))
     assert 0 < resumed < 3000  # only what the lost worker had not written yet
+
+
+def test_metrics_port_serves_the_running_sync(tmp_path: Path):
+    import socket
+    import urllib.request
+
+    root = tmp_path / "nodes"
+    make_deployment(root, nodes=1, tokens_per_node=4000, faults=False, seed=8)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rubix_sync", "run", "--root", str(root), "--database",
+         f"sqlite:///{tmp_path / 'c.db'}", "--batch-size", "20", "--workers", "1",
+         "--no-progress", "--machine-name", "vm-metrics", "--metrics-port", str(port)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    seen = 0.0
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                body = r.read().decode()
+        except OSError:
+            time.sleep(0.05)
+            continue
+        m = re.search(r'^rubix_sync_records_total\{machine="vm-metrics"\} (\S+)$', body, re.M)
+        if m and float(m.group(1)) > 0:
+            seen = float(m.group(1))
+            break
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert 0 < seen <= 4000  # scraped while the sync was running
