@@ -211,44 +211,27 @@ def _holds_secret(data: Mapping[str, Any]) -> bool:
     return False
 
 
-def load_settings(
-    flags: Mapping[str, Any] | None = None,
-    *,
-    env: Mapping[str, str] | None = None,
-) -> tuple[Settings, dict[str, Any]]:
+def load_settings(flags: Mapping[str, Any] | None = None) -> tuple[Settings, dict[str, Any]]:
     """Build :class:`Settings` from flags, the environment and the TOML file.
 
     Returns the settings and the raw TOML document (its ``[telegram]`` table feeds the
     notifier). ``flags`` holds only the options the user actually gave.
     """
     flags = {k: v for k, v in (flags or {}).items() if v is not None and v != () and v != []}
-    environ = os.environ if env is None else env
-    config_path = flags.pop("config", None) or environ.get(ENV_PREFIX + "CONFIG")
+    config_path = flags.pop("config", None) or os.environ.get(ENV_PREFIX + "CONFIG")
     document: dict[str, Any] = {}
     if config_path:
         document = read_config_file(Path(config_path))
     file_values = {k: v for k, v in document.items() if k in Settings.model_fields}
     # flags > env > file: env wins over the file, so drop file keys the environment sets
     env_names = setting_env_names()
-    file_values = {k: v for k, v in file_values.items() if env_names[k] not in environ}
+    file_values = {k: v for k, v in file_values.items() if env_names[k] not in os.environ}
     init = {**file_values, **flags}
     try:
-        settings = Settings(**init) if env is None else _settings_with_env(init, env)
+        settings = Settings(**init)
     except ValidationError as exc:
         raise ConfigError(_first_validation_error(exc)) from None
     return settings, document
-
-
-def _settings_with_env(init: dict[str, Any], env: Mapping[str, str]) -> Settings:
-    saved = dict(os.environ)
-    try:
-        for key in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
-            del os.environ[key]
-        os.environ.update({k: v for k, v in env.items() if k.startswith(ENV_PREFIX)})
-        return Settings(**init)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def _first_validation_error(exc: ValidationError) -> str:
